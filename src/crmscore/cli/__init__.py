@@ -1,0 +1,1 @@
+"""The command-line interface (Typer). Commands are thin: they parse, call a service, print."""
