@@ -26,6 +26,7 @@ def _main() -> None:
 COMMAND_MODULES = [
     "crmscore.cli.workspace_cmds",
     "crmscore.cli.import_cmds",
+    "crmscore.cli.generate_cmds",
     "crmscore.cli.score_cmds",
     "crmscore.cli.scorecard_cmds",
     "crmscore.cli.snapshot_cmds",
