@@ -1,0 +1,193 @@
+"""Immutable snapshots of per-customer results in the warehouse.
+
+A snapshot is one scoring run's output for one ``as_of`` date:
+
+- ``snapshots``: the registry, one row per *complete* snapshot (id, as_of, scorecard version, fingerprint,
+  parameters, timings, who ran it);
+- ``snap_customers_<id>``: one row per customer, ``customer_id`` first, then every metric, class, score,
+  grade, CLV and risk column;
+- ``snap_points_<id>``: one row per customer and scorecard criterion (the explanation of every point).
+
+All three are written in one warehouse transaction, so a snapshot is visible only when complete; a run killed
+at any moment leaves the previous state. Snapshots are never updated, only deleted by the retention policy.
+
+>>> import pyarrow as pa
+>>> from datetime import date
+>>> from crmscore.store.warehouse import Warehouse
+>>> wh = Warehouse.in_memory()
+>>> info = write_snapshot(wh, as_of=date(2024, 1, 31),
+...                       customers=pa.table({"customer_id": ["a", "b"], "score": [80.0, 40.0]}))
+>>> [s.snapshot_id for s in list_snapshots(wh)] == [info.snapshot_id]
+True
+>>> customers_table(wh, info.snapshot_id).score.sum().execute()
+120.0
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import ibis
+import pyarrow as pa
+
+from crmscore.errors import NotFound
+from crmscore.store.warehouse import Warehouse
+
+__all__ = [
+    "REGISTRY_TABLE",
+    "SnapshotInfo",
+    "customers_table",
+    "delete_snapshot",
+    "get_snapshot",
+    "latest_snapshot",
+    "list_snapshots",
+    "points_table",
+    "write_snapshot",
+]
+
+REGISTRY_TABLE = "snapshots"
+_REGISTRY_SCHEMA = ibis.schema({
+    "snapshot_id": "string", "as_of": "date", "created_at": "timestamp", "created_by": "string",
+    "scorecard": "string", "scorecard_version": "int64", "scorecard_hash": "string",
+    "input_fingerprint": "string", "customer_count": "int64", "params": "string", "timings": "string",
+})
+_ID_PATTERN = re.compile(r"^s\d{8}_[0-9a-f]{6}$")
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    snapshot_id: str
+    as_of: date
+    created_at: datetime
+    created_by: str | None = None
+    scorecard: str | None = None
+    scorecard_version: int | None = None
+    scorecard_hash: str | None = None
+    input_fingerprint: str | None = None
+    customer_count: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _customers_name(snapshot_id: str) -> str:
+    return f"snap_customers_{snapshot_id}"
+
+
+def _points_name(snapshot_id: str) -> str:
+    return f"snap_points_{snapshot_id}"
+
+
+def _ensure_registry(wh: Warehouse) -> None:
+    if not wh.has_table(REGISTRY_TABLE):
+        wh.con.create_table(REGISTRY_TABLE, schema=_REGISTRY_SCHEMA)
+
+
+def _check_id(snapshot_id: str) -> None:
+    if not _ID_PATTERN.match(snapshot_id):
+        raise NotFound(f"no snapshot {snapshot_id!r}", "list snapshots with: crmscore snapshots list")
+
+
+def new_snapshot_id(as_of: date) -> str:
+    return f"s{as_of:%Y%m%d}_{secrets.token_hex(3)}"
+
+
+def write_snapshot(wh: Warehouse, *, as_of: date, customers: pa.Table | ibis.Table,
+                   points: pa.Table | ibis.Table | None = None, meta: dict[str, Any] | None = None,
+                   snapshot_id: str | None = None) -> SnapshotInfo:
+    """Write one complete snapshot atomically and return its registry record.
+
+    ``customers`` and ``points`` are Arrow tables or Ibis expressions on the warehouse's own backend (then the
+    rows never leave the warehouse). ``meta`` may hold created_by, scorecard, scorecard_version,
+    scorecard_hash, input_fingerprint, params (dict) and timings (dict).
+    """
+    meta = dict(meta or {})
+    snapshot_id = snapshot_id or new_snapshot_id(as_of)
+    _check_id(snapshot_id)
+    created_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    with wh.transaction():
+        _ensure_registry(wh)
+        cust = wh.con.create_table(_customers_name(snapshot_id), customers)
+        count = int(cust.count().execute())
+        if points is not None:
+            wh.con.create_table(_points_name(snapshot_id), points)
+        info = SnapshotInfo(
+            snapshot_id=snapshot_id, as_of=as_of, created_at=created_at, created_by=meta.get("created_by"),
+            scorecard=meta.get("scorecard"), scorecard_version=meta.get("scorecard_version"),
+            scorecard_hash=meta.get("scorecard_hash"), input_fingerprint=meta.get("input_fingerprint"),
+            customer_count=count, params=dict(meta.get("params") or {}), timings=dict(meta.get("timings") or {}))
+        row = info.to_dict() | {"params": json.dumps(info.params, default=str),
+                                "timings": json.dumps(info.timings)}
+        wh.con.insert(REGISTRY_TABLE, ibis.memtable([row], schema=_REGISTRY_SCHEMA))
+    return info
+
+
+def _info_from_row(row: dict[str, Any]) -> SnapshotInfo:
+    def _py(value: Any) -> Any:
+        if value is None:
+            return None
+        if hasattr(value, "to_pydatetime"):
+            return value.to_pydatetime()
+        if hasattr(value, "item"):
+            return value.item()
+        return value
+
+    as_of = _py(row["as_of"])
+    if isinstance(as_of, datetime):
+        as_of = as_of.date()
+    version = _py(row["scorecard_version"])
+    return SnapshotInfo(
+        snapshot_id=row["snapshot_id"], as_of=as_of, created_at=_py(row["created_at"]),
+        created_by=row["created_by"], scorecard=row["scorecard"],
+        scorecard_version=int(version) if version is not None else None, scorecard_hash=row["scorecard_hash"],
+        input_fingerprint=row["input_fingerprint"], customer_count=int(_py(row["customer_count"]) or 0),
+        params=json.loads(row["params"] or "{}"), timings=json.loads(row["timings"] or "{}"))
+
+
+def list_snapshots(wh: Warehouse) -> list[SnapshotInfo]:
+    """Complete snapshots, oldest as_of first (ties by creation time)."""
+    if not wh.has_table(REGISTRY_TABLE):
+        return []
+    df = wh.table(REGISTRY_TABLE).order_by(["as_of", "created_at", "snapshot_id"]).to_pyarrow().to_pylist()
+    return [_info_from_row(r) for r in df]
+
+
+def get_snapshot(wh: Warehouse, snapshot_id: str) -> SnapshotInfo:
+    for info in list_snapshots(wh):
+        if info.snapshot_id == snapshot_id:
+            return info
+    raise NotFound(f"no snapshot {snapshot_id!r}", "list snapshots with: crmscore snapshots list")
+
+
+def latest_snapshot(wh: Warehouse) -> SnapshotInfo | None:
+    """The snapshot with the latest as_of (the most recently created among equals), or None."""
+    snaps = list_snapshots(wh)
+    return snaps[-1] if snaps else None
+
+
+def customers_table(wh: Warehouse, snapshot_id: str) -> ibis.Table:
+    _check_id(snapshot_id)
+    return wh.table(_customers_name(snapshot_id))
+
+
+def points_table(wh: Warehouse, snapshot_id: str) -> ibis.Table | None:
+    _check_id(snapshot_id)
+    name = _points_name(snapshot_id)
+    return wh.table(name) if wh.has_table(name) else None
+
+
+def delete_snapshot(wh: Warehouse, snapshot_id: str) -> None:
+    """Remove a snapshot (retention policy): registry row first, then its tables, in one transaction."""
+    _check_id(snapshot_id)
+    with wh.transaction():
+        wh.execute(f"DELETE FROM {REGISTRY_TABLE} WHERE snapshot_id = '{snapshot_id}'")
+        for name in (_customers_name(snapshot_id), _points_name(snapshot_id)):
+            if wh.has_table(name):
+                wh.con.drop_table(name)
