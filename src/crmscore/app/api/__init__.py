@@ -1,0 +1,22 @@
+"""REST API routers, one module per resource. :data:`ROUTERS` lists them in the order they are mounted."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from crmscore.app.api import (
+    audit,
+    auth,
+    customers,
+    exports,
+    health,
+    insights,
+    jobs,
+    scorecards,
+    users,
+)
+
+__all__ = ["ROUTERS"]
+
+ROUTERS: list[APIRouter] = [health.router, auth.router, customers.router, insights.router, exports.router,
+                            jobs.router, scorecards.router, users.router, audit.router]

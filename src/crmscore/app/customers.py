@@ -1,0 +1,279 @@
+"""Customer queries for the API: the scoped list with filters, sort and pagination, the 360 view, exports.
+
+Every query starts from :func:`crmscore.app.permissions.apply_scope`, so counts, pages, details, history and
+exports only ever see the caller's customers. User input never becomes SQL text: filters are Ibis
+expressions with literal values, and sort keys must name a column of the view (else a 422 field error).
+
+The list view is the customer master joined with the owner's name and department and, when a snapshot exists,
+with that snapshot's per-customer results (score, grade, segments, CLV, risk ...).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import ibis
+import pyarrow as pa
+
+from crmscore.app.errors import FieldError
+from crmscore.app.permissions import PERSONAL_FIELDS, Principal, apply_scope, mask_record
+from crmscore.errors import NotFound
+from crmscore.services.snapshots import (
+    SnapshotInfo,
+    customers_table,
+    get_snapshot,
+    latest_snapshot,
+    list_snapshots,
+    points_table,
+)
+from crmscore.store.warehouse import Warehouse
+
+__all__ = [
+    "ACTIVITY_TABLES",
+    "CLASS_FILTERS",
+    "HISTORY_COLUMNS",
+    "CustomerQuery",
+    "clean_records",
+    "customer_detail",
+    "customer_view",
+    "export_table",
+    "json_safe",
+    "list_customers",
+    "scoped_results",
+    "snapshot_dict",
+]
+
+# query parameter -> snapshot column
+CLASS_FILTERS: dict[str, str] = {"grade": "grade", "segment": "rfm_segment", "lifecycle": "lifecycle_stage",
+                                 "abc": "abc_class", "value_tier": "value_tier"}
+# table -> date column used to show the newest rows first
+ACTIVITY_TABLES: dict[str, str] = {"orders": "order_date", "invoices": "issued_on", "surveys": "answered_on",
+                                   "tickets": "opened_at", "opportunities": "created_on",
+                                   "interactions": "occurred_at"}
+HISTORY_COLUMNS: tuple[str, ...] = ("score", "grade", "rfm_segment", "lifecycle_stage", "abc_class", "value_tier",
+                                    "clv", "p_alive", "churn_risk")
+_MAX_SORT_KEYS = 3
+
+
+@dataclass
+class CustomerQuery:
+    """Filters, sort and page of a customer list (also used, without the page, by exports)."""
+
+    grade: list[str] = field(default_factory=list)
+    segment: list[str] = field(default_factory=list)
+    lifecycle: list[str] = field(default_factory=list)
+    abc: list[str] = field(default_factory=list)
+    value_tier: list[str] = field(default_factory=list)
+    owner: list[str] = field(default_factory=list)
+    department: str | None = None
+    risk_min: float | None = None
+    risk_max: float | None = None
+    q: str | None = None
+    sort: str | None = None
+    limit: int = 50
+    offset: int = 0
+    snapshot_id: str | None = None
+
+
+def snapshot_dict(info: SnapshotInfo | None, principal: Principal) -> dict[str, Any] | None:
+    """A snapshot's registry record as the caller may see it: the company-wide customer count is hidden
+    from users whose scope is not the company."""
+    if info is None:
+        return None
+    body = info.to_dict()
+    if principal.scope != "company":
+        body["customer_count"] = None
+    return body
+
+
+def _scoped_customers(wh: Warehouse, principal: Principal) -> ibis.Table:
+    return apply_scope(principal, wh.table("customers"), wh.table("owners"))
+
+
+def customer_view(wh: Warehouse, principal: Principal,
+                  snapshot_id: str | None = None) -> tuple[ibis.Table, SnapshotInfo | None]:
+    """The caller's customers with owner name/department and the snapshot's results (latest by default)."""
+    customers = _scoped_customers(wh, principal)
+    owners = wh.table("owners")
+    own = owners.select(_owner_key=owners.owner_id, owner_name=owners.name, owner_department=owners.department)
+    view = customers.left_join(own, customers.owner_id == own._owner_key).drop("_owner_key")
+    snap = get_snapshot(wh, snapshot_id) if snapshot_id else latest_snapshot(wh)
+    if snap is not None:
+        results = customers_table(wh, snap.snapshot_id)
+        extra = [c for c in results.columns if c not in view.columns]
+        if extra:
+            res = results.select(*[results[c] for c in extra], _result_key=results.customer_id)
+            view = view.left_join(res, view.customer_id == res._result_key).drop("_result_key")
+    return view, snap
+
+
+def scoped_results(wh: Warehouse, principal: Principal, snapshot_id: str) -> ibis.Table:
+    """A snapshot's per-customer results restricted to the caller's scope."""
+    results = customers_table(wh, snapshot_id)
+    if principal.scope == "company":
+        return results
+    ids = _scoped_customers(wh, principal).select("customer_id")
+    return results.semi_join(ids, results.customer_id == ids.customer_id)
+
+
+def _in(values: list[str]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return out
+
+
+def _filtered(view: ibis.Table, query: CustomerQuery) -> ibis.Table:
+    errors: list[tuple[str, str]] = []
+    conditions = []
+    for param, column in CLASS_FILTERS.items():
+        values = _in(getattr(query, param))
+        if not values:
+            continue
+        if column not in view.columns:
+            errors.append((param, f"no {column} column yet: score the customers first"))
+            continue
+        conditions.append(view[column].cast("string").isin(values))
+    owners = _in(query.owner)
+    if owners:
+        conditions.append(view.owner_id.isin(owners))
+    if query.department:
+        dept = query.department.rstrip("/")
+        effective = view.department.coalesce(view.owner_department)
+        conditions.append(((effective == dept) | effective.startswith(dept + "/")).fill_null(False))
+    if query.risk_min is not None or query.risk_max is not None:
+        if "churn_risk" not in view.columns:
+            errors.append(("risk_min" if query.risk_min is not None else "risk_max",
+                           "no churn_risk column yet: score the customers first"))
+        else:
+            if query.risk_min is not None:
+                conditions.append(view.churn_risk >= query.risk_min)
+            if query.risk_max is not None:
+                conditions.append(view.churn_risk <= query.risk_max)
+    if query.risk_min is not None and query.risk_max is not None and query.risk_min > query.risk_max:
+        errors.append(("risk_min", "must not be greater than risk_max"))
+    if query.q:
+        conditions.append(view["name"].lower().contains(query.q.lower()).fill_null(False))
+    if errors:
+        raise FieldError(errors)
+    return view.filter(*conditions) if conditions else view
+
+
+def sortable_columns(view: ibis.Table, principal: Principal) -> list[str]:
+    hidden = () if principal.can_view_personal_data else PERSONAL_FIELDS
+    return [c for c in view.columns if c not in hidden and not c.startswith("_")]
+
+
+def _sort_keys(view: ibis.Table, principal: Principal, sort: str | None) -> list[Any]:
+    if not sort:
+        keys: list[Any] = [ibis.desc(view.score)] if "score" in view.columns else []
+        return [*keys, view.customer_id]
+    allowed = sortable_columns(view, principal)
+    parts = [p.strip() for p in sort.split(",")]
+    errors: list[tuple[str, str]] = []
+    keys = []
+    if len(parts) > _MAX_SORT_KEYS:
+        errors.append(("sort", f"at most {_MAX_SORT_KEYS} sort keys"))
+    for part in parts[:_MAX_SORT_KEYS]:
+        desc = part.startswith("-")
+        name = part[1:] if desc else part
+        if name not in allowed:
+            errors.append(("sort", f"cannot sort by {name!r}: use one of {', '.join(allowed)} "
+                                   "(prefix '-' for descending)"))
+            continue
+        keys.append(ibis.desc(view[name]) if desc else ibis.asc(view[name]))
+    if errors:
+        raise FieldError(errors)
+    return [*keys, view.customer_id]
+
+
+def json_safe(value: Any) -> Any:
+    """A JSON-safe copy of a value (NaN and infinities become None, decimals floats)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Decimal):
+        return float(value) if value.is_finite() else None
+    if isinstance(value, datetime | date | str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return str(value)
+
+
+def clean_records(table: pa.Table) -> list[dict[str, Any]]:
+    """Arrow rows as JSON-safe dicts (NaN and infinities become null, decimals floats)."""
+    return [{k: json_safe(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def list_customers(wh: Warehouse, principal: Principal, query: CustomerQuery) -> dict[str, Any]:
+    """One page of the caller's customers: ``{total, limit, offset, snapshot, items}``."""
+    view, snap = customer_view(wh, principal, query.snapshot_id)
+    filtered = _filtered(view, query)
+    keys = _sort_keys(view, principal, query.sort)
+    total = int(filtered.count().execute())
+    page = filtered.order_by(keys).limit(query.limit, offset=query.offset)
+    items = [mask_record(principal, r) for r in clean_records(page.to_pyarrow())]
+    return {"total": total, "limit": query.limit, "offset": query.offset,
+            "snapshot": snapshot_dict(snap, principal), "items": items}
+
+
+def export_table(wh: Warehouse, principal: Principal, query: CustomerQuery) -> pa.Table:
+    """Every row of the caller's filtered, sorted customer list (personal data masked if needed)."""
+    view, _snap = customer_view(wh, principal, query.snapshot_id)
+    filtered = _filtered(view, query).order_by(_sort_keys(view, principal, query.sort))
+    table = filtered.to_pyarrow()
+    if not principal.can_view_personal_data:
+        for name in PERSONAL_FIELDS:
+            if name in table.column_names:
+                idx = table.column_names.index(name)
+                col = table.column(name)
+                masked = pa.array(["***" if v is not None else None for v in col.to_pylist()], pa.string())
+                table = table.set_column(idx, name, masked)
+    return table
+
+
+def customer_detail(wh: Warehouse, principal: Principal, customer_id: str, snapshot_id: str | None = None,
+                    activity_limit: int = 50) -> dict[str, Any]:
+    """The 360 view of one customer of the caller; a customer outside the scope is 'not found'."""
+    view, snap = customer_view(wh, principal, snapshot_id)
+    rows = clean_records(view.filter(view.customer_id == customer_id).limit(1).to_pyarrow())
+    if not rows:
+        raise NotFound(f"no customer {customer_id!r}", "search customers with GET /api/customers?q=...")
+    row = mask_record(principal, rows[0])
+    customer_cols = set(wh.table("customers").columns) | {"owner_name", "owner_department"}
+    profile = {k: v for k, v in row.items() if k in customer_cols}
+    results = {k: v for k, v in row.items() if k not in customer_cols}
+    points: list[dict[str, Any]] = []
+    if snap is not None:
+        pts = points_table(wh, snap.snapshot_id)
+        if pts is not None:
+            sel = pts.filter(pts.customer_id == customer_id)
+            order = [c for c in ("dimension", "criterion") if c in pts.columns]
+            points = clean_records((sel.order_by(order) if order else sel).drop("customer_id").to_pyarrow())
+    history = []
+    for info in list_snapshots(wh):
+        table = customers_table(wh, info.snapshot_id)
+        cols = [c for c in HISTORY_COLUMNS if c in table.columns]
+        found = clean_records(table.filter(table.customer_id == customer_id).select(cols).limit(1).to_pyarrow()) \
+            if cols else []
+        if found:
+            history.append({"snapshot_id": info.snapshot_id, "as_of": info.as_of, **found[0]})
+    activity: dict[str, Any] = {}
+    for name, date_col in ACTIVITY_TABLES.items():
+        if not wh.has_table(name):
+            continue
+        table = wh.table(name)
+        mine = table.filter(table.customer_id == customer_id)
+        activity[name] = {
+            "count": int(mine.count().execute()),
+            "items": clean_records(mine.order_by([ibis.desc(mine[date_col]), *mine.columns[:1]])
+                                   .limit(activity_limit).to_pyarrow()),
+        }
+    return {"customer_id": customer_id, "snapshot": snapshot_dict(snap, principal), "profile": profile,
+            "results": results, "points": points, "history": history, "activity": activity}

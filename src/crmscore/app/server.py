@@ -1,0 +1,93 @@
+"""The FastAPI application factory.
+
+>>> import tempfile, pathlib
+>>> from fastapi.testclient import TestClient
+>>> from crmscore.workspace import Workspace
+>>> ws = Workspace.init(pathlib.Path(tempfile.mkdtemp()) / "ws")
+>>> client = TestClient(create_app(ws))
+>>> client.get("/api/health").json()["status"]
+'ok'
+>>> client.get("/api/customers").json()["code"]
+'unauthenticated'
+>>> ws.close()
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+import crmscore
+from crmscore.app.api import ROUTERS
+from crmscore.app.errors import install_error_handlers
+from crmscore.app.state import AppState
+from crmscore.workspace import Workspace
+
+__all__ = ["WEB_MODULE", "create_app"]
+
+log = logging.getLogger("crmscore.app")
+
+# The dashboard plugs in here: a module with ``router`` (an APIRouter serving /app/...), optionally
+# ``mount(app)`` for static files. Absent: / shows a small placeholder page pointing at the API docs.
+WEB_MODULE = "crmscore.app.web"
+
+_PLACEHOLDER = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>crmscore</title></head>
+<body><h1>crmscore</h1><p>The REST API is running. Read the <a href="/docs">API reference</a>.</p></body></html>"""
+
+
+def _web_module() -> object | None:
+    try:
+        return importlib.import_module(WEB_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != WEB_MODULE:
+            raise
+        return None
+
+
+def create_app(workspace: Workspace | str | Path) -> FastAPI:
+    """The crmscore REST API (and dashboard, when installed) serving one workspace.
+
+    Given a path, the app opens the workspace as the server and closes it on shutdown; given a
+    :class:`Workspace`, the caller keeps ownership.
+    """
+    owned = not isinstance(workspace, Workspace)
+    ws = Workspace(workspace, as_server=True) if not isinstance(workspace, Workspace) else workspace
+    app_state = AppState(ws)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            app_state.close()
+            if owned:
+                ws.close()
+
+    app = FastAPI(title="crmscore", version=crmscore.__version__, lifespan=lifespan,
+                  description="Customer evaluation and scoring: customers, scores with explanations, snapshots, "
+                              "scorecards, imports, exports. Log in with POST /api/auth/login (browser session, "
+                              "CSRF token in X-CSRF-Token for changes) or send 'Authorization: Bearer <token>'.")
+    app.state.crmscore = app_state
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    web = _web_module()
+    if web is not None:
+        mount = getattr(web, "mount", None)
+        if callable(mount):
+            mount(app)
+        app.include_router(web.router)  # type: ignore[attr-defined]
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response:
+        if web is not None:
+            return RedirectResponse("/app/")
+        return HTMLResponse(_PLACEHOLDER)
+
+    return app
