@@ -1,0 +1,366 @@
+"""The per-customer feature table for an explicit ``as_of``: every ``features`` metric of the catalog.
+
+Only data dated on or before ``as_of`` is read (orders, interactions and tickets before the next midnight;
+invoices, surveys and opportunities with a date <= ``as_of``), which makes historical snapshots correct.
+Customers created after ``as_of`` are left out; a customer id that appears only in orders is included.
+
+Each source table is aggregated once per customer (one group-by per table, windows as conditional
+aggregates); orders first collapse to one row per customer and day, which gives purchase days and the
+inter-purchase gaps. The per-table aggregates are left-joined to the customer list and the catalog's builders
+turn them into metrics. A missing optional table gives NULL metrics; a present table with no rows for a
+customer gives 0 for counts and sums.
+
+>>> import datetime as dt, ibis
+>>> from decimal import Decimal
+>>> orders = ibis.memtable({"order_id": ["o1", "o2", "o3"], "customer_id": ["a", "a", "b"],
+...     "order_date": [dt.datetime(2024, 1, 1), dt.datetime(2024, 3, 1), dt.datetime(2024, 2, 1)],
+...     "amount": [Decimal("10.50"), Decimal("20.00"), Decimal("-5.00")], "status": ["completed"] * 3})
+>>> f = compute_features({"orders": orders}, as_of=dt.date(2024, 3, 31)).order_by("customer_id")
+>>> to_frame(f.select("customer_id", "recency_days", "purchase_days", "monetary", "first_purchase"))
+  customer_id  recency_days  purchase_days monetary first_purchase
+0           a            30              2    30.50     2024-01-01
+1           b          <NA>              0    -5.00           None
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from crmscore.engine.catalog import METRICS, MetricContext, MetricRegistry
+from crmscore.engine.frames import to_frame, to_ibis  # noqa: F401  (to_frame: doctests)
+from crmscore.errors import EngineError, MissingColumnsError
+from crmscore.schema import TABLES, ibis_schema
+
+__all__ = ["FeatureConfig", "compute_features", "conform", "normalize_as_of"]
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Parameters of the feature computation (all have defaults)."""
+
+    service_cost_per_ticket: Decimal = Decimal("50")
+    default_scale_min: float = 1.0
+    default_scale_max: float = 5.0
+
+
+def normalize_as_of(as_of: dt.date | dt.datetime | str) -> dt.date:
+    """``as_of`` as a date (ISO strings and datetimes accepted).
+
+    >>> normalize_as_of("2024-03-31")
+    datetime.date(2024, 3, 31)
+    """
+    if isinstance(as_of, dt.datetime):
+        return as_of.date()
+    if isinstance(as_of, dt.date):
+        return as_of
+    try:
+        return dt.date.fromisoformat(str(as_of))
+    except ValueError as exc:
+        raise EngineError(f"as_of {as_of!r} is not a date", "use YYYY-MM-DD") from exc
+
+
+def conform(name: str, table: ir.Table) -> ir.Table:
+    """Cast a table to the canonical schema of ``name``: required columns must exist, optional ones may be
+    missing (filled with NULL), extra columns are dropped.
+
+    >>> t = conform("orders", ibis.memtable({"order_id": ["1"], "customer_id": ["c"],
+    ...                                      "order_date": ["2024-01-02"], "amount": [1.5]}))
+    >>> str(t.schema()["amount"]), str(t.schema()["order_date"])
+    ('decimal(18, 2)', 'timestamp')
+    >>> conform("orders", ibis.memtable({"order_id": ["1"]}))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    crmscore.errors.MissingColumnsError: orders: missing required column(s) 'customer_id', 'order_date', 'amount' ...
+    """
+    spec = TABLES[name]
+    types = ibis_schema(spec)
+    have = set(table.columns)
+    missing = [c for c in spec.required if c not in have]
+    if missing:
+        raise MissingColumnsError(name, missing, list(table.columns))
+    cols = []
+    for col, typ in types.items():
+        if col in have:
+            value = table[col]
+            cols.append((value if value.type() == ibis.dtype(typ) else value.cast(typ)).name(col))
+        else:
+            cols.append(ibis.null(typ).name(col))
+    return table.select(cols)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Per-table aggregates. Each returns (customer-level table with customer_id + private columns, fill values).
+
+Fill = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Dates:
+    as_of: dt.date
+
+    def day(self, n: int) -> ir.DateValue:
+        return ibis.literal(self.as_of - dt.timedelta(days=n), type="date")
+
+    @property
+    def end_ts(self) -> ir.TimestampValue:
+        nxt = self.as_of + dt.timedelta(days=1)
+        return ibis.literal(dt.datetime(nxt.year, nxt.month, nxt.day), type="timestamp")
+
+    def ts(self, n: int) -> ir.TimestampValue:
+        start = self.as_of - dt.timedelta(days=n - 1)
+        return ibis.literal(dt.datetime(start.year, start.month, start.day), type="timestamp")
+
+    @property
+    def lit(self) -> ir.DateValue:
+        return ibis.literal(self.as_of, type="date")
+
+
+def _count(cond: ir.BooleanValue) -> ir.IntegerScalar:
+    return ibis.ifelse(cond, 1, 0).sum()  # type: ignore[attr-defined,no-any-return]
+
+
+def _orders(o: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
+    o = o.filter(o.order_date < d.end_ts)
+    sale = (o.status == "completed") & (o.amount > 0)
+    reversal = o.amount < 0
+    counted = sale | reversal
+    daily = o.group_by(customer_id=o.customer_id, day=o.order_date.date()).aggregate(
+        n_sales=_count(sale),
+        sales=o.amount.sum(where=sale),
+        net=o.amount.sum(where=counted),
+        reversed_=(-o.amount).sum(where=reversal),
+        returned_pos=o.amount.sum(where=(o.status == "returned") & (o.amount > 0)),
+        margin=(o.amount - o.cost).sum(where=counted),
+        cost_known=_count(counted & o.cost.notnull()),
+    )
+    is_sale = daily.n_sales > 0
+    w = ibis.window(group_by=[daily.customer_id, is_sale], order_by=daily.day)
+    daily = daily.mutate(is_sale=is_sale, gap=daily.day.delta(daily.day.lag().over(w), unit="day"),
+                         is_last=daily.day.lead().over(w).isnull())
+    s = daily.is_sale
+    in90, in365 = daily.day > d.day(90), daily.day > d.day(365)
+    prev90 = (daily.day > d.day(180)) & (daily.day <= d.day(90))
+    agg = daily.group_by("customer_id").aggregate(
+        _o_purchase_days=_count(s),
+        _o_purchase_days_90d=_count(s & in90),
+        _o_purchase_days_365d=_count(s & in365),
+        _o_order_count=daily.n_sales.sum(),
+        _o_monetary=daily.net.sum(),
+        _o_monetary_90d=daily.net.sum(where=in90),
+        _o_monetary_365d=daily.net.sum(where=in365),
+        _o_monetary_prev_90d=daily.net.sum(where=prev90),
+        _o_first_purchase=daily.day.min(where=s),
+        _o_last_purchase=daily.day.max(where=s),
+        _o_gap_std=daily.gap.std(where=s, how="sample"),
+        _o_last_gap=daily.gap.max(where=s & daily.is_last),
+        _o_returned_value=daily.reversed_.sum().coalesce(0) + daily.returned_pos.sum().coalesce(0),
+        _o_sold_value=daily.sales.sum().coalesce(0) + daily.returned_pos.sum().coalesce(0),
+        _o_margin=daily.margin.sum(),
+        _o_cost_known=daily.cost_known.sum(),
+    )
+    fill = {"_o_purchase_days": 0, "_o_purchase_days_90d": 0, "_o_purchase_days_365d": 0, "_o_order_count": 0,
+            "_o_monetary": Decimal(0), "_o_monetary_90d": Decimal(0), "_o_monetary_365d": Decimal(0),
+            "_o_monetary_prev_90d": Decimal(0), "_o_cost_known": 0}
+    return agg, fill
+
+
+def _order_lines(lines: ir.Table, o: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
+    sales = o.filter((o.order_date < d.end_ts) & (o.status == "completed") & (o.amount > 0))
+    joined = lines.join(sales.select("order_id", "customer_id"), "order_id")
+    agg = joined.group_by("customer_id").aggregate(_l_products=joined.product_id.nunique())
+    return agg, {"_l_products": 0}
+
+
+def _interactions(i: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
+    i = i.filter(i.occurred_at < d.end_ts)
+    in90 = i.occurred_at >= d.ts(90)
+    visit = (i.type == "visit") & in90
+    agg = i.group_by("customer_id").aggregate(
+        _i_visits_90d=_count(visit),
+        _i_dwell_90d=i.duration_seconds.sum(where=visit),
+        _i_pages_90d=i.pages.sum(where=in90),
+        _i_emails_opened_90d=_count((i.type == "email_open") & in90),
+        _i_calls_meetings_90d=_count(i.type.isin(["call", "meeting"]) & in90),
+        _i_last=i.occurred_at.max(),
+    )
+    return agg, {"_i_visits_90d": 0, "_i_dwell_90d": 0.0, "_i_pages_90d": 0, "_i_emails_opened_90d": 0,
+                 "_i_calls_meetings_90d": 0}
+
+
+def _invoices(v: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
+    v = v.filter(v.issued_on <= d.lit)
+    paid = v.paid_on.notnull() & (v.paid_on <= d.lit)
+    paid_amount = ibis.ifelse(paid, v.paid_amount.coalesce(v.amount), ibis.literal(Decimal(0), "decimal(18, 2)"))
+    outstanding = ibis.greatest(v.amount - paid_amount, 0)
+    past_due = v.due_on < d.lit
+    late = ibis.cases(
+        (paid, ibis.greatest(v.paid_on.delta(v.due_on, unit="day"), 0)),
+        (past_due, d.lit.delta(v.due_on, unit="day")),
+        else_=ibis.null("int64"),
+    )
+    v = v.mutate(late=late, outstanding=outstanding)
+    agg = v.group_by("customer_id").aggregate(
+        _v_invoices=v.count(),
+        _v_avg_late=v.late.mean(),
+        _v_max_late=v.late.max(),
+        _v_on_time=_count(v.late == 0),
+        _v_due=_count(v.late.notnull()),
+        _v_overdue=v.outstanding.sum(where=past_due),
+        _v_outstanding=v.outstanding.sum(),
+        _v_invoiced_365d=v.amount.sum(where=v.issued_on > d.day(365)),
+        _v_disputed=_count(v.disputed.fill_null(False)),
+    )
+    return agg, {"_v_invoices": 0, "_v_on_time": 0, "_v_due": 0, "_v_overdue": Decimal(0),
+                 "_v_outstanding": Decimal(0), "_v_invoiced_365d": Decimal(0), "_v_disputed": 0}
+
+
+def _surveys(s: ir.Table, d: _Dates, cfg: FeatureConfig) -> tuple[ir.Table, Fill]:
+    s = s.filter(s.answered_on <= d.lit)
+    lo = s.scale_min.coalesce(cfg.default_scale_min)
+    hi = s.scale_max.coalesce(cfg.default_scale_max)
+    norm = ibis.ifelse(hi > lo, (s.score - lo) / (hi - lo) * 100.0, ibis.null("float64"))
+    csat = s.group_by("customer_id").aggregate(
+        **{f"_s_csat_{dim}": norm.mean(where=s.dimension == dim)
+           for dim in ("product", "service", "response", "after_sales")})
+    # One would-recommend answer per survey (it repeats on each dimension row).
+    per_survey = s.group_by(["customer_id", "survey_id"]).aggregate(wr=s.would_recommend.max())
+    wr = per_survey.wr
+    nps = per_survey.group_by("customer_id").aggregate(
+        _s_wr_avg=wr.mean(), _s_promoters=_count(wr >= 9), _s_detractors=_count(wr <= 6),
+        _s_answers=_count(wr.notnull()))
+    agg = csat.join(nps, "customer_id")
+    return agg, {"_s_promoters": 0, "_s_detractors": 0, "_s_answers": 0}
+
+
+def _tickets(t: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
+    t = t.filter(t.opened_at < d.end_ts)
+    closed = t.closed_at.notnull() & (t.closed_at < d.end_ts)
+    secs = (t.closed_at.epoch_seconds() - t.opened_at.epoch_seconds()).cast("float64")
+    agg = t.group_by("customer_id").aggregate(
+        _t_tickets=t.count(),
+        _t_complaints=_count(t.is_complaint.fill_null(False)),
+        _t_resolve_seconds=secs.mean(where=closed),
+    )
+    return agg, {"_t_tickets": 0, "_t_complaints": 0}
+
+
+def _opportunities(p: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
+    p = p.filter(p.created_on <= d.lit)
+    agg = p.group_by("customer_id").aggregate(
+        _p_urgency=p.urgency.mean(), _p_fit=p.fit.mean(), _p_count=p.count())
+    return agg, {"_p_count": 0}
+
+
+def _profile(c: ir.Table, owners: ir.Table | None) -> ir.Table:
+    dept = c.department
+    if owners is not None:
+        own = owners.select(_owner_id="owner_id", _owner_dept="department")
+        c = c.left_join(own, c.owner_id == own._owner_id).select(*c.columns, "_owner_dept")
+        dept = c.department.coalesce(c._owner_dept)
+    return c.select(customer_id=c.customer_id, _c_type=c.type, _c_size=c.size, _c_employees=c.employees,
+                    _c_industry=c.industry, _c_region=c.region, _c_owner_id=c.owner_id, _c_department=dept)
+
+
+def _left_join(left: ir.Table, right: ir.Table) -> ir.Table:
+    """``left`` with ``right``'s columns added on customer_id (one customer_id column kept)."""
+    joined = left.left_join(right, left.customer_id == right.customer_id)
+    return joined.select(*[left[c] for c in left.columns],
+                         *[right[c] for c in right.columns if c != "customer_id"])
+
+
+def _null_like(table: ir.Table) -> dict[str, Any]:
+    """Types of an aggregate's columns (built on unbound canonical tables) for NULL placeholders."""
+    return {name: typ for name, typ in table.schema().items() if name != "customer_id"}
+
+
+def _unbound(name: str) -> ir.Table:
+    return ibis.table(ibis.schema(ibis_schema(TABLES[name])), name=f"_unbound_{name}")
+
+
+def compute_features(tables: Mapping[str, ir.Table | Any], as_of: dt.date | dt.datetime | str,
+                     config: FeatureConfig | None = None, *, metrics: MetricRegistry | None = None,
+                     keep_private: bool = False) -> ir.Table:
+    """One row per customer with every ``features`` metric of the catalog, ``customer_id`` first.
+
+    ``tables`` maps canonical table names to Ibis tables (or pandas / Polars / Arrow frames, wrapped with
+    ``ibis.memtable``). ``orders`` or ``customers`` must be present; every other table is optional.
+
+    >>> import ibis
+    >>> cust = ibis.memtable({"customer_id": ["a", "b"], "type": ["B2B", "B2C"]})
+    >>> f = compute_features({"customers": cust}, as_of="2024-01-31")
+    >>> to_frame(f.select("customer_id", "type", "purchase_days", "visits_90d").order_by("customer_id"))
+      customer_id type  purchase_days  visits_90d
+    0           a  B2B           <NA>        <NA>
+    1           b  B2C           <NA>        <NA>
+    """
+    cfg = config or FeatureConfig()
+    registry = metrics or METRICS
+    day = normalize_as_of(as_of)
+    d = _Dates(day)
+    given = {name: to_ibis(t) for name, t in tables.items() if t is not None}
+    unknown = sorted(set(given) - set(TABLES))
+    if unknown:
+        from crmscore.errors import UnknownName
+
+        raise UnknownName("table", unknown[0], TABLES)
+    tb = {name: conform(name, t) for name, t in given.items()}
+    if "orders" not in tb and "customers" not in tb:
+        raise EngineError("compute_features needs an 'orders' or a 'customers' table",
+                          "pass tables={'orders': ..., 'customers': ...}")
+
+    # The customer list: customers known at as_of, plus any customer id with orders up to as_of.
+    id_parts = []
+    if "customers" in tb:
+        c = tb["customers"]
+        id_parts.append(c.filter(c.created_on.isnull() | (c.created_on <= d.lit)).select("customer_id"))
+    if "orders" in tb:
+        o = tb["orders"]
+        id_parts.append(o.filter(o.order_date < d.end_ts).select("customer_id"))
+    ids = id_parts[0] if len(id_parts) == 1 else ibis.union(*id_parts, distinct=True)
+    ids = ids.filter(ids.customer_id.notnull()).distinct()
+
+    builders: dict[str, tuple[Callable[..., tuple[ir.Table, Fill]], tuple[str, ...]]] = {
+        "orders": (lambda o: _orders(o, d), ("orders",)),
+        "order_lines": (lambda ln, o: _order_lines(ln, o, d), ("order_lines", "orders")),
+        "interactions": (lambda i: _interactions(i, d), ("interactions",)),
+        "invoices": (lambda v: _invoices(v, d), ("invoices",)),
+        "surveys": (lambda s: _surveys(s, d, cfg), ("surveys",)),
+        "tickets": (lambda t: _tickets(t, d), ("tickets",)),
+        "opportunities": (lambda p: _opportunities(p, d), ("opportunities",)),
+    }
+    result = ids
+    fills: Fill = {}
+    nulls: dict[str, Any] = {}
+    present = set()
+    for name, (build, needs) in builders.items():
+        if all(n in tb for n in needs):
+            agg, fill = build(*(tb[n] for n in needs))
+            result = _left_join(result, agg)
+            fills |= fill
+            present.add(name)
+        else:
+            nulls |= _null_like(build(*(_unbound(x) for x in needs))[0])
+    if "customers" in tb:
+        result = _left_join(result, _profile(tb["customers"], tb.get("owners")))
+        present.add("customers")
+    else:
+        nulls |= {n: t for n, t in _profile(_unbound("customers"), None).schema().items() if n != "customer_id"}
+    result = result.mutate(**{n: ibis.null(t) for n, t in nulls.items()},
+                           **{n: result[n].coalesce(v) for n, v in fills.items()})
+    # Private columns become visible to builders; then metrics in catalog order.
+    ctx = MetricContext(t=result, as_of=d.lit, config=cfg, present=frozenset(present), registry=registry)
+    out = [result.customer_id]
+    for metric in registry:
+        if metric.stage != "features" or metric.builder is None:
+            continue
+        out.append(ctx.m(metric.name).cast(metric.dtype).name(metric.name))
+    if keep_private:
+        out.extend(result[c] for c in result.columns if c.startswith("_"))
+    return result.select(out)
