@@ -1,0 +1,247 @@
+"""One scoring run: features → classes → models → scorecard → one immutable snapshot.
+
+:func:`run_scoring` is what ``crmscore score``, the server's scoring jobs, the scheduler and the demo call.
+Each stage is timed; the snapshot records the as-of date, the scorecard version and hash, the model
+parameters, an input fingerprint, who ran it and the timings. The snapshot is written in one warehouse
+transaction (see :mod:`crmscore.services.snapshots`), and the run is recorded in the app database's ``jobs``
+table, so a run that fails or is killed leaves only a failed-run record.
+
+Reproducible: the same as-of date, inputs and versions give identical results (RFM edges come from the
+reference snapshot, model fits are deterministic).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from crmscore.engine import RFM, build_customer_table
+from crmscore.errors import CrmscoreError, ModelError
+from crmscore.schema import TABLES
+from crmscore.services.jobs import recorded_job
+from crmscore.services.snapshots import SnapshotInfo, list_snapshots, write_snapshot
+from crmscore.store.warehouse import Warehouse
+from crmscore.workspace import Workspace
+
+__all__ = ["STAGES", "RunOptions", "input_fingerprint", "model_columns", "run_scoring", "score_tables"]
+
+STAGES = ("features", "models", "scorecard", "write")
+ProgressFn = Callable[[str, float], None]
+
+# Minimum repeat buyers for fitting the purchase models; below that P(alive)/CLV stay empty, with a notice.
+_MIN_REPEAT_BUYERS = 20
+
+
+@dataclass
+class RunOptions:
+    as_of: dt.date | None = None
+    scorecard: str | None = None  # NAME or NAME@VERSION; default: the workspace's default scorecard
+    created_by: str | None = None
+    clv_horizon_months: int = 12
+    clv_margin: float | None = None  # None: each customer's own gross-margin ratio, else this fraction
+    discount_rate_monthly: float = 0.01
+    refit_rfm: bool = False
+
+
+@dataclass
+class _Run:
+    timings: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+
+    @contextmanager
+    def stage(self, name: str, progress: ProgressFn | None, index: int) -> Iterator[None]:
+        if progress:
+            progress(name, index / len(STAGES))
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 3)
+
+
+def canonical_tables(wh: Warehouse) -> dict[str, ir.Table]:
+    return {name: wh.table(name) for name in TABLES}
+
+
+def data_as_of(wh: Warehouse) -> dt.date:
+    """The default as-of date: the day of the latest order (the data's own 'today')."""
+    latest = wh.table("orders").order_date.max().execute()
+    if latest is None or pd.isna(latest):
+        return dt.date.today()
+    return pd.Timestamp(latest).date()
+
+
+def input_fingerprint(wh: Warehouse) -> str:
+    """A hash of every canonical table's row count, money total and latest date: changes when inputs do."""
+    parts: dict[str, Any] = {}
+    for name, spec in TABLES.items():
+        t = wh.table(name)
+        aggs: dict[str, Any] = {"n": t.count()}
+        for col in spec.columns:
+            if col.type == "decimal":
+                aggs[f"sum_{col.name}"] = t[col.name].sum()
+            elif col.type in ("date", "timestamp"):
+                aggs[f"max_{col.name}"] = t[col.name].max()
+        row = t.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+        parts[name] = {k: str(v) for k, v in row.items()}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _reference_rfm(wh: Warehouse, n_bins: int, refit: bool) -> RFM | None:
+    """RFM with the edges fitted on the reference (earliest) snapshot, so that snapshots compare."""
+    if refit:
+        return None
+    for info in list_snapshots(wh):
+        edges = info.params.get("rfm_edges")
+        if edges and info.params.get("rfm_bins") == n_bins:
+            rfm = RFM(n_bins=n_bins)
+            rfm.bin_edges_ = {"recency": [int(v) for v in edges["recency"]],
+                              "frequency": [int(v) for v in edges["frequency"]],
+                              "monetary": [Decimal(str(v)) for v in edges["monetary"]]}
+            rfm.n_fitted_ = int(info.params.get("rfm_fitted", 0))
+            return rfm
+    return None
+
+
+def model_columns(orders: ir.Table, as_of: dt.date, options: RunOptions, run: _Run) -> pd.DataFrame:
+    """Per customer p_alive, expected purchases, expected spend and CLV from BG/NBD + Gamma-Gamma."""
+    from crmscore.models import DAYS_PER_MONTH, BetaGeo, GammaGamma, clv_table, summary_from_orders
+
+    summary = summary_from_orders(orders, observation_period_end=as_of, freq="W").to_pandas()
+    empty = pd.DataFrame({"customer_id": pd.Series(dtype="string")})
+    repeaters = int((summary["frequency"] > 0).sum()) if len(summary) else 0
+    if repeaters < _MIN_REPEAT_BUYERS:
+        run.notices.append(f"only {repeaters} repeat buyers by {as_of}: P(alive) and CLV need at least "
+                           f"{_MIN_REPEAT_BUYERS}; left empty")
+        return empty
+    try:
+        bg = BetaGeo().fit(summary["frequency"], summary["recency"], summary["T"])
+        rep = summary[summary["frequency"] > 0]
+        gg = GammaGamma().fit(rep["frequency"], rep["monetary_value"])
+    except ModelError as exc:
+        run.notices.append(f"purchase models not fitted: {exc.message}")
+        return empty
+    run.params["betageo"] = {k: round(float(v), 6) for k, v in bg.params_.items()}
+    run.params["gammagamma"] = {k: round(float(v), 6) for k, v in gg.params_.items()}
+    margin = 1.0 if options.clv_margin is None else options.clv_margin
+    horizon = f"expected_purchases_{options.clv_horizon_months}m"
+    try:
+        out = clv_table(bg, gg, summary, horizon_months=options.clv_horizon_months, margin=margin,
+                        discount_rate=options.discount_rate_monthly, time_unit="W")
+        out = out.rename(columns={"expected_purchases": horizon})
+    except CrmscoreError as exc:  # e.g. Gamma-Gamma q <= 1: spend too heavy-tailed for a finite mean
+        run.notices.append(f"CLV left empty: {exc.message}")
+        x, t_x, age = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+        weeks = options.clv_horizon_months * DAYS_PER_MONTH / 7.0
+        out = pd.DataFrame({"customer_id": summary["customer_id"], "p_alive": bg.p_alive(x, t_x, age),
+                            horizon: bg.expected_purchases(weeks, x, t_x, age)})
+    for col in out.columns:
+        if col != "customer_id":
+            out[col] = np.round(out[col].astype(float), 6)
+    return out
+
+
+def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = None,
+                 progress: ProgressFn | None = None, spec: Any = None, version: int | None = None
+                 ) -> tuple[ir.Table, ir.Table | None, _Run]:
+    """Compute (customers, points) as warehouse expressions for one as-of date, without writing anything."""
+    options = options or RunOptions()
+    run = _Run()
+    tables = canonical_tables(wh)
+    with run.stage("features", progress, 0):
+        n_bins = 5
+        rfm = _reference_rfm(wh, n_bins, options.refit_rfm)
+        customers, fitted = build_customer_table(tables, as_of, rfm=rfm, n_bins=n_bins)
+        if not hasattr(fitted, "bin_edges_"):
+            raise CrmscoreError("no orders to score", "import orders first: crmscore import orders FILE")
+        run.params["rfm_bins"] = n_bins
+        run.params["rfm_edges"] = {k: [str(v) for v in vals] for k, vals in fitted.bin_edges_.items()}
+        run.params["rfm_fitted"] = int(getattr(fitted, "n_fitted_", 0))
+        customers = customers.cache()
+    with run.stage("models", progress, 1):
+        models = model_columns(tables["orders"], as_of, options, run)
+        if len(models.columns) > 1:
+            model_table = ibis.memtable(models)
+            customers = customers.left_join(model_table, "customer_id").drop("customer_id_right")
+            customers = customers.cache()
+    points = None
+    with run.stage("scorecard", progress, 2):
+        if spec is not None:
+            from crmscore.scorecards.compile import score
+
+            result = score(customers, spec, version=version, cache=True)
+            extra = [c for c in result.customers.columns if c != "customer_id" and c not in customers.columns]
+            customers = customers.left_join(result.customers.select("customer_id", *extra), "customer_id")
+            customers = customers.drop("customer_id_right")
+            points = result.points
+    return customers, points, run
+
+
+def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: str | None = None,
+                created_by: str | None = None, progress: ProgressFn | None = None,
+                options: RunOptions | None = None) -> SnapshotInfo:
+    """Score the workspace for ``as_of`` (default: the latest order date) and write one snapshot."""
+    options = options or RunOptions()
+    if as_of is not None:
+        options.as_of = as_of if isinstance(as_of, dt.date) else dt.date.fromisoformat(str(as_of))
+    options.scorecard = scorecard or options.scorecard
+    options.created_by = created_by or options.created_by
+    wh = ws.warehouse
+    day = options.as_of or data_as_of(wh)
+    params = {"as_of": day.isoformat(), "scorecard": options.scorecard}
+    with recorded_job(ws, "score", params, created_by=options.created_by) as job:
+        spec, version, card_hash = _resolve_scorecard(ws, options.scorecard)
+
+        def report(stage: str, fraction: float) -> None:
+            job.progress(fraction, stage)
+            if progress:
+                progress(stage, fraction)
+
+        customers, points, run = score_tables(wh, day, options, report, spec, version)
+        report("write", 3 / len(STAGES))
+        start = time.perf_counter()
+        fingerprint = input_fingerprint(wh)
+        run.params.update({"clv_horizon_months": options.clv_horizon_months,
+                           "discount_rate_monthly": options.discount_rate_monthly, "notices": run.notices})
+        meta = {"created_by": options.created_by, "scorecard": spec.name if spec is not None else None,
+                "scorecard_version": version, "scorecard_hash": card_hash, "input_fingerprint": fingerprint,
+                "params": run.params, "timings": run.timings}
+        info = write_snapshot(wh, as_of=day, customers=customers.order_by("customer_id"), points=points,
+                              meta=meta)
+        info.timings["write"] = round(time.perf_counter() - start, 3)
+        report("done", 1.0)
+    return info
+
+
+def _resolve_scorecard(ws: Workspace, ref: str | None) -> tuple[Any, int | None, str | None]:
+    """The scorecard spec to use, its published version and content hash (None, None, None if unavailable)."""
+    try:
+        from crmscore.scorecards import versions
+    except ImportError:
+        versions = None  # type: ignore[assignment]
+    if versions is not None and hasattr(versions, "resolve"):
+        return versions.resolve(ws, ref)  # type: ignore[no-any-return]
+    from crmscore.scorecards.validate import read_scorecard
+
+    name = (ref or "b2b-default").split("@")[0]
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scorecards" / "templates" / f"{name}.yaml"
+    if not path.exists():
+        from crmscore.errors import UnknownName
+
+        raise UnknownName("scorecard", name, [p.stem for p in path.parent.glob("*.yaml")])
+    spec = read_scorecard(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return spec, None, digest
