@@ -188,7 +188,8 @@ def _sort_keys(view: ibis.Table, principal: Principal, sort: str | None) -> list
         keys.append(ibis.desc(view[name]) if desc else ibis.asc(view[name]))
     if errors:
         raise FieldError(errors)
-    return [*keys, view.customer_id]
+    named = {p.lstrip("-") for p in parts}
+    return keys if "customer_id" in named else [*keys, view.customer_id]
 
 
 def json_safe(value: Any) -> Any:
