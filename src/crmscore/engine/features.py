@@ -158,7 +158,7 @@ def _orders(o: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
         _o_monetary_prev_90d=daily.net.sum(where=prev90),
         _o_first_purchase=daily.day.min(where=s),
         _o_last_purchase=daily.day.max(where=s),
-        _o_gap_std=daily.gap.std(where=s, how="sample"),
+        _o_gap_std=daily.gap.cast("float64").std(where=s, how="sample"),
         _o_last_gap=daily.gap.max(where=s & daily.is_last),
         _o_returned_value=daily.reversed_.sum().coalesce(0) + daily.returned_pos.sum().coalesce(0),
         _o_sold_value=daily.sales.sum().coalesce(0) + daily.returned_pos.sum().coalesce(0),
@@ -208,7 +208,7 @@ def _invoices(v: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
     v = v.mutate(late=late, outstanding=outstanding)
     agg = v.group_by("customer_id").aggregate(
         _v_invoices=v.count(),
-        _v_avg_late=v.late.mean(),
+        _v_avg_late=v.late.cast("float64").mean(),
         _v_max_late=v.late.max(),
         _v_on_time=_count(v.late == 0),
         _v_due=_count(v.late.notnull()),
@@ -233,7 +233,7 @@ def _surveys(s: ir.Table, d: _Dates, cfg: FeatureConfig) -> tuple[ir.Table, Fill
     per_survey = s.group_by(["customer_id", "survey_id"]).aggregate(wr=s.would_recommend.max())
     wr = per_survey.wr
     nps = per_survey.group_by("customer_id").aggregate(
-        _s_wr_avg=wr.mean(), _s_promoters=_count(wr >= 9), _s_detractors=_count(wr <= 6),
+        _s_wr_avg=wr.cast("float64").mean(), _s_promoters=_count(wr >= 9), _s_detractors=_count(wr <= 6),
         _s_answers=_count(wr.notnull()))
     agg = csat.join(nps, "customer_id")
     return agg, {"_s_promoters": 0, "_s_detractors": 0, "_s_answers": 0}
@@ -254,7 +254,7 @@ def _tickets(t: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
 def _opportunities(p: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
     p = p.filter(p.created_on <= d.lit)
     agg = p.group_by("customer_id").aggregate(
-        _p_urgency=p.urgency.mean(), _p_fit=p.fit.mean(), _p_count=p.count())
+        _p_urgency=p.urgency.cast("float64").mean(), _p_fit=p.fit.cast("float64").mean(), _p_count=p.count())
     return agg, {"_p_count": 0}
 
 
