@@ -1,0 +1,229 @@
+"""Shared machinery of the BTYD estimators: input coercion, compression, optimisation, Hessian.
+
+Private module: the public names live in :mod:`crmscore.models`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from crmscore.errors import ConvergenceError, DataError, MissingColumnsError, NotFittedError
+
+ArrayLike = Any
+Objective = Callable[[np.ndarray], tuple[float, np.ndarray]] | Callable[[np.ndarray], float]
+
+
+def as_float_array(values: ArrayLike, name: str) -> np.ndarray:
+    """A 1-D float64 array from a Series, list, scalar or array; NaN is refused with the column named."""
+    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if arr.ndim != 1:
+        raise DataError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if np.isnan(arr).any():
+        raise DataError(f"{name} has {int(np.isnan(arr).sum())} missing value(s)",
+                        "drop or fill the customers with missing values first")
+    return arr
+
+
+def pick_columns(frame: pd.DataFrame, names: Sequence[Sequence[str]], where: str) -> list[pd.Series]:
+    """For each wanted column (alternatives: ``("frequency", "frequency_cal")``) the first present one."""
+    out = []
+    missing = []
+    for alternatives in names:
+        found = next((a for a in alternatives if a in frame.columns), None)
+        if found is None:
+            missing.append(alternatives[0])
+        else:
+            out.append(frame[found])
+    if missing:
+        raise MissingColumnsError(where, missing, [str(c) for c in frame.columns])
+    return out
+
+
+def rft_inputs(frequency: ArrayLike, recency: ArrayLike | None, T: ArrayLike | None,
+               where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, t_x, T) as validated float arrays, from three arrays or from one summary DataFrame."""
+    if isinstance(frequency, pd.DataFrame):
+        cols = pick_columns(frequency, [("frequency", "frequency_cal"), ("recency", "recency_cal"),
+                                        ("T", "T_cal")], where)
+        frequency, recency, T = cols
+    if recency is None or T is None:
+        raise DataError(f"{where}: pass frequency, recency and T (or one summary DataFrame)")
+    x = as_float_array(frequency, "frequency")
+    t_x = as_float_array(recency, "recency")
+    t_cap = as_float_array(T, "T")
+    x, t_x, t_cap = np.broadcast_arrays(x, t_x, t_cap)
+    if (x < 0).any() or (np.floor(x) != x).any():
+        raise DataError(f"{where}: frequency must be a non-negative whole number of repeat purchases")
+    if (t_x < 0).any() or (t_x > t_cap + 1e-9).any():
+        raise DataError(f"{where}: recency must lie in [0, T]", "check the summary's time unit and periods")
+    if ((x == 0) & (t_x != 0)).any():
+        raise DataError(f"{where}: customers with frequency 0 must have recency 0")
+    return x.astype(np.float64), t_x.astype(np.float64), t_cap.astype(np.float64)
+
+
+def compress_rows(*columns: np.ndarray, weights: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Identical rows counted once: the unique rows (as columns) and their total weight.
+
+    >>> cols, w = compress_rows(np.array([1., 1., 2.]), np.array([3., 3., 4.]))
+    >>> [c.tolist() for c in cols], w.tolist()
+    ([[1.0, 2.0], [3.0, 4.0]], [2.0, 1.0])
+    """
+    cols, _codes, w = compress_codes(*columns, weights=weights)
+    return [u[c] for u, c in zip(cols[0], cols[1], strict=True)], w
+
+
+def compress_codes(*columns: np.ndarray, weights: np.ndarray | None = None
+                   ) -> tuple[tuple[list[np.ndarray], list[np.ndarray]], np.ndarray, np.ndarray]:
+    """Distinct rows by hashing (no sort of whole rows): fast on millions of rows.
+
+    Returns ``((uniques, codes), row_of_input, weight)``: for column j, ``uniques[j]`` are its sorted distinct
+    values and ``codes[j][k]`` the position of distinct row k's value in them; ``row_of_input`` maps every
+    input row to its distinct row and ``weight`` is the total weight per distinct row (rows with zero total
+    weight are kept, with weight 0).
+    """
+    uniques, codes_in = [], []
+    for col in columns:
+        code, uniq = pd.factorize(col, sort=True)
+        uniques.append(np.asarray(uniq, dtype=np.float64))
+        codes_in.append(code.astype(np.int64))
+    key = codes_in[0]
+    for code, uniq in zip(codes_in[1:], uniques[1:], strict=True):
+        key = key * len(uniq) + code
+    row, distinct = pd.factorize(key, sort=True)
+    w = np.ones(len(key)) if weights is None else np.asarray(weights, dtype=np.float64)
+    weight = np.bincount(row, weights=w, minlength=len(distinct))
+    codes_out = []
+    rest = np.asarray(distinct, dtype=np.int64)
+    for uniq in reversed(uniques[1:]):
+        codes_out.append(rest % len(uniq))
+        rest = rest // len(uniq)
+    codes_out.append(rest)
+    codes_out.reverse()
+    return (uniques, codes_out), row.astype(np.int64), weight
+
+
+def unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows (as columns) and, for every input row, the index of its distinct row.
+
+    >>> cols, inv = unique_rows(np.array([2., 1., 2.]), np.array([5., 4., 5.]))
+    >>> [c.tolist() for c in cols], inv.tolist()
+    ([[1.0, 2.0], [4.0, 5.0]], [1, 0, 1])
+    """
+    (uniques, codes), row, _w = compress_codes(*columns)
+    return [u[c] for u, c in zip(uniques, codes, strict=True)], row
+
+
+def fit_log_params(objective: Callable[[np.ndarray], Any], x0: np.ndarray, *, jac: bool, model: str,
+                   n_obs: float, maxiter: int = 2000) -> optimize.OptimizeResult:
+    """Minimise ``objective`` (mean negative log-likelihood over log-parameters) with L-BFGS-B.
+
+    ``jac=True`` means ``objective`` returns ``(value, gradient)``. Raises :class:`ConvergenceError`
+    with a hint when the optimiser fails or lands on a non-finite value.
+    """
+    bounds = [(-30.0, 30.0)] * len(x0)
+    try:
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            res = optimize.minimize(objective, x0, jac=jac, method="L-BFGS-B", bounds=bounds,
+                                    options={"maxiter": maxiter, "ftol": 1e-13, "gtol": 1e-9,
+                                             "maxcor": 20})
+    except (FloatingPointError, ValueError) as exc:
+        raise ConvergenceError(f"{model}: the optimiser failed ({exc})",
+                               "check the inputs (time unit, frequency) or set penalizer=0.001") from exc
+    value = float(res.fun)
+    at_bound = bool(np.any(np.abs(res.x) >= 29.9))
+    # L-BFGS-B reports ABNORMAL when the line search cannot improve any more: at our tight tolerances that
+    # happens at the optimum; accept it when the gradient is small.
+    grad_ok = res.get("jac") is not None and float(np.max(np.abs(res.jac))) < 1e-4
+    if not np.isfinite(value) or at_bound or not (res.success or grad_ok):
+        raise ConvergenceError(
+            f"{model}: fitting did not converge on {n_obs:,.0f} customers ({res.message})",
+            "the data may not identify the model (e.g. almost no repeat purchases, or a wrong time unit); "
+            "try penalizer=0.001, more history, or a different model")
+    return res
+
+
+def numerical_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, rel_step: float = 1e-4) -> np.ndarray:
+    """Central-difference Hessian of a scalar function (symmetric, about 2n² evaluations).
+
+    >>> h = numerical_hessian(lambda v: float(v[0] ** 2 + 3 * v[0] * v[1]), np.array([1.0, 2.0]))
+    >>> np.round(h, 4).tolist()
+    [[2.0, 3.0], [3.0, 0.0]]
+    """
+    n = len(x)
+    h = rel_step * np.maximum(np.abs(x), 1.0)
+    hess = np.empty((n, n))
+    f0 = fun(x)
+    for i in range(n):
+        ei = np.zeros(n)
+        ei[i] = h[i]
+        hess[i, i] = (fun(x + ei) - 2 * f0 + fun(x - ei)) / h[i] ** 2
+        for j in range(i + 1, n):
+            ej = np.zeros(n)
+            ej[j] = h[j]
+            val = (fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej) + fun(x - ei - ej)) / (4 * h[i] * h[j])
+            hess[i, j] = hess[j, i] = val
+    return hess
+
+
+def standard_errors(neg_ll: Callable[[np.ndarray], float], params: np.ndarray,
+                    names: Sequence[str], model: str = "model") -> dict[str, float]:
+    """Standard errors from the inverse Hessian of the total negative log-likelihood.
+
+    The Hessian is taken with respect to the log-parameters (steps stay inside the positive domain) and
+    mapped back by the delta method: at the optimum, SE(θ) = θ · SE(log θ). A Hessian that is not positive
+    definite means the optimiser stopped on a flat ridge (parameters not identified): ConvergenceError.
+    """
+    log_p = np.log(params)
+
+    def on_log_scale(v: np.ndarray) -> float:
+        with np.errstate(all="ignore"):
+            return float(neg_ll(np.exp(v)))
+
+    hess = numerical_hessian(on_log_scale, log_p)
+    try:
+        np.linalg.cholesky(hess)
+        se = np.sqrt(np.diag(np.linalg.inv(hess))) * params
+    except np.linalg.LinAlgError as exc:
+        raise ConvergenceError(
+            f"{model}: the likelihood is flat at the fitted parameters "
+            f"({', '.join(f'{n}={v:.3g}' for n, v in zip(names, params, strict=True))}); they are not identified",
+            "the data may carry too little repeat-purchase information; try penalizer=0.001 or more history"
+        ) from exc
+    return {name: float(v) for name, v in zip(names, se, strict=True)}
+
+
+class BaseFitter:
+    """Common behaviour: the unfitted check, parameter access and a readable repr."""
+
+    params_: dict[str, float]
+    _param_names: tuple[str, ...] = ()
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "params_"):
+            raise NotFittedError(self)
+
+    def _params(self) -> tuple[float, ...]:
+        self._check_fitted()
+        return tuple(self.params_[name] for name in self._param_names)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The hyperparameters given to ``__init__`` (scikit-learn contract)."""
+        return {"penalizer": getattr(self, "penalizer", 0.0)}
+
+    def set_params(self, **params: Any) -> BaseFitter:
+        """Set hyperparameters (scikit-learn contract); returns self."""
+        for key, value in params.items():
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        if not hasattr(self, "params_"):
+            return f"{name}(penalizer={getattr(self, 'penalizer', 0.0)!r})"
+        inner = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
+        return f"<{name} fitted on {getattr(self, 'n_customers_', 0):,} customers: {inner}>"
