@@ -199,7 +199,18 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: StagedFile, s
     enc = (encoding or detect_encoding(sample, complete)).lower()
     enc = "gb18030" if enc.replace("-", "") in ("gbk", "gb2312") else enc
     staged.encoding = enc
-    text = sample.decode(enc, errors="replace").lstrip("\ufeff")
+    try:
+        text = codecs.getincrementaldecoder(enc)().decode(sample, final=complete).lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        try:
+            guess = detect_encoding(sample, complete)
+        except InputFileError:
+            guess = None
+        raise InputFileError(f"{path.name} is not valid {enc} (byte {exc.start} of the file)",
+                             f"the file looks like {guess}: pass --encoding {guess}" if guess else
+                             "pass the right --encoding") from exc
+    except LookupError as exc:
+        raise InputFileError(f"unknown encoding {enc!r}", "use e.g. utf-8, gbk, gb18030, utf-16, latin-1") from exc
     source = path
     if enc not in ("utf-8", "utf8", "utf-8-sig", "ascii"):
         folder = tempfile.mkdtemp(prefix="crmscore-import-")

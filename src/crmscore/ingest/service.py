@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from pydantic import TypeAdapter
 
 from crmscore.errors import CrmscoreError, ImportFailed, InputFileError, WarehouseError
 from crmscore.ingest.load import insert_missing, same_connection, upsert
@@ -40,6 +40,7 @@ from crmscore.workspace import Workspace
 __all__ = ["MAX_LISTED_REJECTIONS", "UNKNOWN_CUSTOMER_POLICIES", "import_file", "import_frame"]
 
 MAX_LISTED_REJECTIONS = 1_000_000
+_REJECTIONS = TypeAdapter(list[Rejection])
 UNKNOWN_CUSTOMER_POLICIES = ("create", "reject")
 Progress = Callable[[str], None]
 
@@ -196,9 +197,10 @@ def _collect_rejections(con: duckdb.DuckDBPyConnection, issues: str, staged: Sta
                         report: ImportReport) -> None:
     rows = con.execute(f"SELECT _line, field, value, reason FROM {issues} ORDER BY _line, field NULLS FIRST "
                        f"LIMIT {MAX_LISTED_REJECTIONS}").fetchall()
-    report.rejections = [Rejection.model_construct(line=int(line), column=fld, source_column=report.mapping.get(fld)
-                                                   if fld else None, value=value, reason=reason)
-                         for line, fld, value, reason in rows]
+    mapping = report.mapping
+    report.rejections = _REJECTIONS.validate_python(
+        [{"line": line, "column": fld, "source_column": mapping.get(fld) if fld else None, "value": value,
+          "reason": reason} for line, fld, value, reason in rows])
     report.rejections_listed = len(report.rejections)
 
 
@@ -222,5 +224,4 @@ def _write_files(ws: Workspace, con: duckdb.DuckDBPyConnection, issues: str, sta
                     f"ORDER BY i._line, i.field NULLS FIRST) TO '{quarantine}' (HEADER true, DELIMITER ',')")
         report.quarantine_path = str(quarantine)
     report.report_path = str(report_path)
-    report_path.write_text(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=1),
-                           encoding="utf-8")
+    report_path.write_bytes(report.model_dump_json(indent=1).encode("utf-8"))
