@@ -52,8 +52,12 @@ def to_ibis(obj: Any) -> ir.Table:
     >>> to_ibis(pl.DataFrame({"a": [1, 2]})).count().execute()
     2
     """
-    if flavour_of(obj) == "ibis":
+    kind = flavour_of(obj)
+    if kind == "ibis":
         return obj  # type: ignore[no-any-return]
+    if kind == "pandas":
+        # Through Arrow: object columns of Decimal (with None) become DECIMAL, not an error.
+        obj = pa.Table.from_pandas(obj, preserve_index=False)
     return ibis.memtable(obj)
 
 
