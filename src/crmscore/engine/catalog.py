@@ -53,6 +53,7 @@ __all__ = [
     "MetricRegistry",
     "get",
     "register",
+    "render_markdown",
 ]
 
 Direction = Literal["higher_is_better", "lower_is_better"]
@@ -196,6 +197,30 @@ def register(metric: Metric, *, replace: bool = False) -> Metric:
     >>> METRICS.unregister(m.name)
     """
     return METRICS.register(metric, replace=replace)
+
+
+def render_markdown(registry: MetricRegistry | None = None) -> str:
+    """The metric reference (``docs/metrics.md``) generated from the registry.
+
+    >>> "| `recency_days` |" in render_markdown()
+    True
+    """
+    reg = registry or METRICS
+    lines = ["# Metric catalog", "",
+             "Generated from `crmscore.engine.catalog.METRICS` by "
+             "`python -m crmscore.engine.catalog > docs/metrics.md`; a test keeps it in sync. Windows are "
+             "relative to the explicit `as_of` date; money is DECIMAL(18, 2); ratios are 0-1.", ""]
+    for family in FAMILIES:
+        members = [m for m in reg if m.family == family]
+        if not members:
+            continue
+        lines += [f"## {family}", "", "| name | label | 中文 | unit | window | source | direction | description |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for m in members:
+            lines.append(f"| `{m.name}` | {m.label_en} | {m.label_zh} | {m.unit} | {m.window or ''} | "
+                         f"{m.source or m.stage} | {m.direction or ''} | {m.description} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -399,3 +424,7 @@ for _name, _en, _zh, _desc, _dtype, _dir in (
          "prospect, new, repeat, loyal, at_risk, churned or reactivated.", "string", None)):
     _b(_name, _en, _zh, _desc, "score" if _dtype == "int64" else "category", "class", None, None, _dir, _dtype,
        None, stage="classes")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(render_markdown(), end="")
