@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,17 +13,13 @@ from crmscore.workspace import Workspace
 users_app = typer.Typer(help="Manage users of the server: add, list, disable.", no_args_is_help=True)
 
 
-def serve(
-    workspace: WorkspaceOption = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default: CRMSCORE_HOST, 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default: CRMSCORE_PORT, 8000).")] = None,
-) -> None:
-    """Run the REST API (and dashboard) on this workspace; the workspace is locked while it runs."""
+def serve_workspace(path: Path | str | None, host: str | None = None, port: int | None = None) -> None:
+    """Serve the workspace at ``path`` with uvicorn until stopped, holding the workspace's server lock."""
     import uvicorn
 
     from crmscore.app import create_app
 
-    ws = Workspace(workspace, as_server=True)
+    ws = Workspace(path, as_server=True)
     bind_host = host or ws.settings.host
     bind_port = port or ws.settings.port
     url = f"http://{bind_host}:{bind_port}"
@@ -33,6 +30,15 @@ def serve(
     finally:
         ws.release_server_lock()
         ws.close()
+
+
+def serve(
+    workspace: WorkspaceOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: CRMSCORE_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: CRMSCORE_PORT, 8000).")] = None,
+) -> None:
+    """Run the REST API (and dashboard) on this workspace; the workspace is locked while it runs."""
+    serve_workspace(workspace, host, port)
 
 
 @users_app.command("add")
