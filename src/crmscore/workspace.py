@@ -24,7 +24,7 @@ import socket
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +33,9 @@ from crmscore.errors import WorkspaceError, WorkspaceInUse
 from crmscore.settings import Settings
 from crmscore.store.appdb import make_engine, upgrade
 from crmscore.store.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from crmscore.services.snapshots import Snapshots
 
 __all__ = ["CONFIG_FILE", "LOCK_FILE", "Workspace", "resolve_workspace_path"]
 
@@ -129,6 +132,13 @@ class Workspace:
             self._engine = make_engine(self.database_url)
             upgrade(self._engine)
         return self._engine
+
+    @property
+    def snapshots(self) -> Snapshots:
+        """The workspace's snapshots as DataFrames: ``ws.snapshots[-1]``, ``ws.snapshots["s2024..."]``."""
+        from crmscore.services.snapshots import Snapshots
+
+        return Snapshots(self.warehouse)
 
     def session(self) -> Session:
         """A new app-database session (use as a context manager)."""

@@ -41,6 +41,7 @@ from crmscore.store.warehouse import Warehouse
 __all__ = [
     "REGISTRY_TABLE",
     "SnapshotInfo",
+    "Snapshots",
     "customers_table",
     "delete_snapshot",
     "get_snapshot",
@@ -191,3 +192,72 @@ def delete_snapshot(wh: Warehouse, snapshot_id: str) -> None:
         for name in (_customers_name(snapshot_id), _points_name(snapshot_id)):
             if wh.has_table(name):
                 wh.con.drop_table(name)
+
+
+class Snapshots:
+    """Library access to a workspace's snapshots as DataFrames: ``Workspace(path).snapshots[...]``.
+
+    Index with a snapshot id, a position (``-1`` is the latest), ``"latest"``, or an as-of ``date`` (the latest
+    snapshot of that date). ``len()``, iteration (over :class:`SnapshotInfo`), :meth:`list`, :meth:`points` and
+    :meth:`history` are there too.
+
+    >>> import pyarrow as pa
+    >>> wh = Warehouse.in_memory()
+    >>> _ = write_snapshot(wh, as_of=date(2024, 1, 31), customers=pa.table({"customer_id": ["a"], "score": [70.0]}))
+    >>> snaps = Snapshots(wh)
+    >>> len(snaps), snaps[-1].score.tolist(), snaps[date(2024, 1, 31)].customer_id.tolist()
+    (1, [70.0], ['a'])
+    """
+
+    def __init__(self, wh: Warehouse) -> None:
+        self._wh = wh
+
+    def _infos(self) -> list[SnapshotInfo]:
+        return list_snapshots(self._wh)
+
+    def __len__(self) -> int:
+        return len(self._infos())
+
+    def __iter__(self) -> Any:
+        return iter(self._infos())
+
+    def info(self, key: str | int | date) -> SnapshotInfo:
+        infos = self._infos()
+        if not infos:
+            raise NotFound("no snapshot yet", "score the workspace first: crmscore score")
+        if key == "latest":
+            return infos[-1]
+        if isinstance(key, int):
+            try:
+                return infos[key]
+            except IndexError:
+                raise NotFound(f"no snapshot at position {key}", f"there are {len(infos)}") from None
+        if isinstance(key, date):
+            matches = [i for i in infos if i.as_of == key]
+            if not matches:
+                raise NotFound(f"no snapshot as of {key}", "as-of dates: " + ", ".join(str(i.as_of) for i in infos))
+            return matches[-1]
+        return get_snapshot(self._wh, str(key))
+
+    def __getitem__(self, key: str | int | date) -> Any:
+        """The per-customer results of one snapshot as a pandas DataFrame."""
+        return customers_table(self._wh, self.info(key).snapshot_id).order_by("customer_id").to_pandas()
+
+    def points(self, key: str | int | date = "latest") -> Any:
+        """The explanation rows (one per customer and criterion) of one snapshot as a DataFrame."""
+        table = points_table(self._wh, self.info(key).snapshot_id)
+        return None if table is None else table.to_pandas()
+
+    def list(self) -> Any:
+        """The registry as a DataFrame, oldest first."""
+        import pandas as pd
+
+        return pd.DataFrame([i.to_dict() for i in self._infos()])
+
+    def history(self, customer_id: str) -> Any:
+        """One customer's results across snapshots (score, grade, segment, lifecycle, CLV, risk) as a DataFrame."""
+        import pandas as pd
+
+        from crmscore.services.customers import history
+
+        return pd.DataFrame(history(self._wh, customer_id))
