@@ -147,6 +147,19 @@ def fit_log_params(objective: Callable[[np.ndarray], Any], x0: np.ndarray, *, ja
     return res
 
 
+WARM_START_ROWS = 40_000
+
+
+def warm_start_rows(n_rows: int) -> np.ndarray | None:
+    """Every k-th distinct row (a systematic sample of about WARM_START_ROWS), or None when data is small.
+
+    Fitting on this sample first gives the full fit a starting point a few iterations from the optimum.
+    """
+    if n_rows <= 2 * WARM_START_ROWS:
+        return None
+    return np.arange(0, n_rows, n_rows // WARM_START_ROWS)
+
+
 def numerical_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, rel_step: float = 1e-4) -> np.ndarray:
     """Central-difference Hessian of a scalar function (symmetric, about 2n² evaluations).
 
@@ -171,7 +184,8 @@ def numerical_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, rel_ste
 
 
 def standard_errors(neg_ll: Callable[[np.ndarray], float], params: np.ndarray,
-                    names: Sequence[str], model: str = "model") -> dict[str, float]:
+                    names: Sequence[str], model: str = "model",
+                    neg_grad: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, float]:
     """Standard errors from the inverse Hessian of the total negative log-likelihood.
 
     The Hessian is taken with respect to the log-parameters (steps stay inside the positive domain) and
@@ -184,7 +198,21 @@ def standard_errors(neg_ll: Callable[[np.ndarray], float], params: np.ndarray,
         with np.errstate(all="ignore"):
             return float(neg_ll(np.exp(v)))
 
-    hess = numerical_hessian(on_log_scale, log_p)
+    if neg_grad is None:
+        hess = numerical_hessian(on_log_scale, log_p)
+    else:
+        # central differences of the analytic gradient (2n evaluations instead of 2n² of the function)
+        def grad_log(v: np.ndarray) -> np.ndarray:
+            with np.errstate(all="ignore"):
+                return neg_grad(np.exp(v)) * np.exp(v)
+
+        n = len(log_p)
+        hess = np.empty((n, n))
+        for i in range(n):
+            step = np.zeros(n)
+            step[i] = 1e-5
+            hess[:, i] = (grad_log(log_p + step) - grad_log(log_p - step)) / 2e-5
+        hess = (hess + hess.T) / 2
     try:
         np.linalg.cholesky(hess)
         se = np.sqrt(np.diag(np.linalg.inv(hess))) * params

@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from crmscore.models._base import BaseFitter, compress_codes, fit_log_params, rft_inputs, standard_errors
+from crmscore.errors import ConvergenceError
+from crmscore.models._base import (
+    BaseFitter,
+    compress_codes,
+    fit_log_params,
+    rft_inputs,
+    standard_errors,
+    warm_start_rows,
+)
 
 __all__ = ["BetaGeo"]
 
@@ -116,12 +124,23 @@ class BetaGeo(BaseFitter):
                 return 1e100, np.zeros(4)
             return value, grad_nat * params
 
-        res = fit_log_params(objective, np.log(start), jac=True, model="BetaGeo", n_obs=data.n)
+        x0 = np.log(start)
+        sample = warm_start_rows(len(data.w)) if initial_params is None else None
+        if sample is not None:  # a quick fit on a systematic sample of the distinct rows first
+            full = data
+            data = _Data(full.x[sample], full.t_x[sample], full.T[sample], full.w[sample])
+            try:
+                x0 = fit_log_params(objective, x0, jac=True, model="BetaGeo", n_obs=data.n).x
+            except ConvergenceError:
+                x0 = np.log(start)
+            data = full
+        res = fit_log_params(objective, x0, jac=True, model="BetaGeo", n_obs=data.n)
         params = np.exp(res.x)
         self.params_ = {k: float(v) for k, v in zip(self._param_names, params, strict=True)}
         self.log_likelihood_ = _loglik(params, data, grad=False)[0]
         self.standard_errors_ = standard_errors(lambda p: -_loglik(p, data, grad=False)[0], params,
-                                                self._param_names, "BetaGeo")
+                                                self._param_names, "BetaGeo",
+                                                neg_grad=lambda p: -_loglik(p, data, grad=True)[1])
         self.n_customers_ = round(data.n)
         self.n_iter_ = int(res.nit)
         return self

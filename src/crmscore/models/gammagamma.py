@@ -115,7 +115,8 @@ class GammaGamma(BaseFitter):
         self.params_ = {k: float(val) for k, val in zip(self._param_names, params, strict=True)}
         self.log_likelihood_ = _loglik(params, data, grad=False)[0]
         self.standard_errors_ = standard_errors(lambda prm: -_loglik(prm, data, grad=False)[0], params,
-                                                self._param_names, "GammaGamma")
+                                                self._param_names, "GammaGamma",
+                                                neg_grad=lambda prm: -_loglik(prm, data, grad=True)[1])
         self.n_customers_ = round(data.n)
         self.n_iter_ = int(res.nit)
         return self

@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, gammaln, hyp2f1
 
-from crmscore.models._base import BaseFitter, compress_codes, fit_log_params, rft_inputs, standard_errors
+from crmscore.errors import ConvergenceError
+from crmscore.models._base import (
+    BaseFitter,
+    compress_codes,
+    fit_log_params,
+    rft_inputs,
+    standard_errors,
+    warm_start_rows,
+)
 
 __all__ = ["ParetoNBD"]
 
@@ -130,7 +138,17 @@ class ParetoNBD(BaseFitter):
                 grad[i] = (value(log_params + step) - value(log_params - step)) / (2 * h)
             return f0, grad
 
-        res = fit_log_params(objective, np.log(start), jac=True, model="ParetoNBD", n_obs=data.n)
+        x0 = np.log(start)
+        sample = warm_start_rows(len(data.w)) if initial_params is None else None
+        if sample is not None:  # a quick fit on a systematic sample of the distinct rows first
+            full = data
+            data = _Data(full.x[sample], full.t_x[sample], full.T[sample], full.w[sample])
+            try:
+                x0 = fit_log_params(objective, x0, jac=True, model="ParetoNBD", n_obs=data.n).x
+            except ConvergenceError:
+                x0 = np.log(start)
+            data = full
+        res = fit_log_params(objective, x0, jac=True, model="ParetoNBD", n_obs=data.n)
         params = np.exp(res.x)
         self.params_ = {k: float(v) for k, v in zip(self._param_names, params, strict=True)}
         self.log_likelihood_ = _loglik(params, data)
