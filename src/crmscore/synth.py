@@ -330,9 +330,10 @@ def _block(rng: np.random.Generator, w: _World, first: int, n: int, ctr: _Counte
     # Purchase process (BG/NBD): rate per seasonal day, dropout after each purchase, first order = acquisition.
     lam = rng.gamma(np.where(b2b, 1.6, 0.9), np.where(b2b, 1 / 18 / 1.6, 1 / 30 / 0.9))
     p_drop = np.clip(rng.beta(1.0, 9.0, n) * np.exp(-0.35 * satisfaction), 0.002, 0.9)
-    # Spend (Gamma-Gamma): order value ~ Gamma(6, nu), nu ~ Gamma(4, 1/gamma); B2B scales with company size.
-    gamma_scale = np.where(b2b, 2500.0 * (employees / 60.0) ** 0.25, 140.0)
-    mean_value = 6.0 / rng.gamma(4.0, 1.0 / gamma_scale)
+    # Spend (Gamma-Gamma): order value ~ Gamma(6, nu), nu ~ Gamma(6, 1/gamma); B2B about 7x B2C, a little more
+    # for bigger companies (kept moderate so that one Gamma-Gamma fit over everybody stays well-posed, q > 1).
+    gamma_scale = np.where(b2b, 1400.0 * (employees / 60.0) ** 0.1, 210.0)
+    mean_value = 6.0 / rng.gamma(6.0, 1.0 / gamma_scale)
     discount = np.where(b2b, rng.uniform(0.0, 0.15, n), 0.0)
 
     acq_weight = w.weight[: max(1, w.days - 14)]
