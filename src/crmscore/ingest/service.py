@@ -137,7 +137,9 @@ def _run(ws: Workspace, kind: str, file_label: str, stage: Callable[[duckdb.Duck
                               format=staged.format, encoding=staged.encoding,
                               read=staged.rows + len(staged.malformed), dry_run=dry_run,
                               mapping=prep.sources, automatic_mapping=mapping.automatic)
-        rejected = int(con.execute(f"SELECT count(DISTINCT _line) FROM {prep.issues}").fetchone()[0])  # type: ignore[index]
+        # Rows of the staging table are told apart by line; malformed lines (field NULL) count one each.
+        rejected = int(con.execute(f"SELECT count(DISTINCT _line) FILTER (WHERE field IS NOT NULL) + "  # type: ignore[index]
+                                   f"count(*) FILTER (WHERE field IS NULL) FROM {prep.issues}").fetchone()[0])
         report.rejected = rejected
         if rejected:
             _collect_rejections(con, prep.issues, staged, report)

@@ -236,13 +236,15 @@ def prepare(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, mappi
             f"INSERT INTO {prep.issues} SELECT p._line, 'order_id', p.r_order_id, "
             f"'another line of order ' || p.order_id || ' was rejected (line ' || b.first_bad || ')' "
             f"FROM {prep.parsed} p JOIN (SELECT p2.order_id, min(i._line) AS first_bad FROM {prep.issues} i "
-            f"JOIN {prep.parsed} p2 USING (_line) WHERE p2.order_id IS NOT NULL GROUP BY p2.order_id) b "
-            f"USING (order_id) WHERE p._line NOT IN (SELECT _line FROM {prep.issues})")
+            f"JOIN {prep.parsed} p2 USING (_line) WHERE i.field IS NOT NULL AND p2.order_id IS NOT NULL "
+            f"GROUP BY p2.order_id) b "
+            f"USING (order_id) WHERE p._line NOT IN (SELECT _line FROM {prep.issues} WHERE field IS NOT NULL)")
 
     # Typed rows that passed every check.
     n_issues = con.execute(f"SELECT count(*) FROM {prep.issues}").fetchone()[0]  # type: ignore[index]
     ok = prep.parsed if not n_issues else (
-        f"(SELECT * FROM {prep.parsed} WHERE _line NOT IN (SELECT _line FROM {prep.issues}))")
+        f"(SELECT * FROM {prep.parsed} WHERE _line NOT IN (SELECT _line FROM {prep.issues} "
+        f"WHERE field IS NOT NULL))")
     main_cols = [c for c in spec.column_names if c in provided or c in defaults]
     select = [quote_ident(c) for c in main_cols]
     if spec.name == "customers":
