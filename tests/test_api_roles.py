@@ -188,6 +188,14 @@ MATRIX: list[Row] = [
     Row("PATCH", "/api/users/{user_id}", ADMIN_ONLY, path=lambda env: f"/api/users/{env.ids['rep_b_user']}",
         kwargs=lambda env, role: {"json": {"display_name": f"Bob by {role}"}}),
     Row("GET", "/api/audit", ADMIN_ONLY),
+    # dry runs and a scorecard that does not exist: the permission is checked, the data stays as it is
+    Row("POST", "/api/imports", {"admin": 202, "manager": FORBIDDEN, "analyst": 202, "rep_a": FORBIDDEN,
+                                 "rep_b": FORBIDDEN},
+        kwargs=lambda env, role: {"data": {"kind": "customers", "dry_run": "true"},
+                                  "files": {"file": ("c.csv", b"customer_id,name\nc9,Nine\n", "text/csv")}}),
+    Row("POST", "/api/scoring", {"admin": 202, "manager": FORBIDDEN, "analyst": 202, "rep_a": FORBIDDEN,
+                                 "rep_b": FORBIDDEN},
+        kwargs=lambda env, role: {"json": {"scorecard": "no-such-scorecard"}}),
     Row("POST", "/api/auth/logout", EVERYONE),  # last: the role's client logs out (a fresh one is used)
 ]
 

@@ -6,12 +6,14 @@ with the error; an unexpected exception is logged and reported without internals
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from fastapi.encoders import jsonable_encoder
 from sqlalchemy import select
 
 from crmscore.app.customers import json_safe
@@ -54,6 +56,11 @@ def progress_value(*args: Any, **kwargs: Any) -> tuple[float | None, str | None]
     return max(0.0, min(1.0, float(done) / float(total))), message
 
 
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types only (dates as ISO strings, NaN as null): what the JSON column can store."""
+    return json.loads(json.dumps(json_safe(jsonable_encoder(value)), default=str))
+
+
 class JobRunner:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
@@ -65,7 +72,7 @@ class JobRunner:
                work: Callable[[ProgressFn], dict[str, Any]]) -> dict[str, Any]:
         """Record a queued job and start ``work(progress)`` in the background; returns the job record."""
         with self.ws.session() as s:
-            job = Job(kind=kind, status="queued", progress=0.0, params=json_safe(params),
+            job = Job(kind=kind, status="queued", progress=0.0, params=_jsonable(params),
                       created_by=principal.username, started_at=utcnow())
             s.add(job)
             s.commit()
@@ -93,19 +100,21 @@ class JobRunner:
                 self._update(job_id, progress=fraction)
 
         try:
-            result = work(progress)
-        except CrmscoreError as exc:
-            body = exc.to_dict()
-            report = getattr(exc, "report", None)
-            if report is not None:
-                body["report"] = json_safe(report.to_dict() if hasattr(report, "to_dict") else str(report))
-            self._update(job_id, status="failed", error=str(exc), result=json_safe(body), finished_at=utcnow())
+            try:
+                result = work(progress)
+            except CrmscoreError as exc:
+                body = exc.to_dict()
+                report = getattr(exc, "report", None)
+                if report is not None:
+                    body["report"] = report.model_dump(mode="json") if hasattr(report, "model_dump") else str(report)
+                self._update(job_id, status="failed", error=str(exc), result=_jsonable(body), finished_at=utcnow())
+            else:
+                self._update(job_id, status="succeeded", progress=1.0, result=_jsonable(result),
+                             finished_at=utcnow())
         except Exception:
             log.exception("job %s failed unexpectedly", job_id)
             self._update(job_id, status="failed", finished_at=utcnow(),
                          error="an unexpected error occurred; see the server log")
-        else:
-            self._update(job_id, status="succeeded", progress=1.0, result=json_safe(result), finished_at=utcnow())
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until every submitted job has finished (tests, shutdown)."""

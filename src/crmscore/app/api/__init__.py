@@ -19,4 +19,4 @@ from crmscore.app.api import (
 __all__ = ["ROUTERS"]
 
 ROUTERS: list[APIRouter] = [health.router, auth.router, customers.router, insights.router, exports.router,
-                            jobs.router, scorecards.router, users.router, audit.router]
+                            jobs.router, jobs.imports_router, scorecards.router, users.router, audit.router]
