@@ -79,7 +79,7 @@ def test_import_rejects_unknown_kind(api: tuple[Any, Workspace]) -> None:
 
 @pytest.mark.slow
 def test_scoring_job_writes_a_snapshot(api: tuple[Any, Workspace]) -> None:
-    app, ws = api
+    app, _ws = api
     analyst = client_for(app, "analyst")
     before = len(analyst.get("/api/snapshots").json())
     resp = analyst.post("/api/scoring", json={"as_of": "2024-03-31"})
