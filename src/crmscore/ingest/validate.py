@@ -162,7 +162,15 @@ def prepare(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, mappi
     text_fields = [f for f in provided if columns[f][1].type == "string" and not columns[f][1].choices
                    and (columns[f][0], columns[f][1].name) not in _enum_keys()]
     parsed_cols += [f"{quote_ident('r_' + f)} AS {quote_ident(f)}" for f in text_fields]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {prep.parsed} AS SELECT {', '.join(parsed_cols)} FROM {from_l2}")
+    # Materialise the cleaned text first: DuckDB would otherwise inline the cleaning expression into every
+    # reference of the parsers (several per parser), which is many times slower.
+    raw_table = f"{prefix}_raw"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {raw_table} AS SELECT * FROM {from_l2}")
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {prep.parsed} AS SELECT {', '.join(parsed_cols)} "
+                    f"FROM {raw_table}")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {raw_table}")
     if "status" in provided:
         oid = "r_order_id" if "order_id" in provided else "NULL"
         con.execute(f"UPDATE {prep.parsed} SET status = CASE WHEN "
