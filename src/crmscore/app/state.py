@@ -42,9 +42,13 @@ class AppState:
         cached = getattr(self._local, "reader", None)
         if cached is None or cached[0] is not main:
             backend = ibis.duckdb.from_connection(main.con.con.cursor())
-            cached = (main, Warehouse(backend, main.url))
+            cached = (main, Warehouse(backend, main.url), threading.Lock())
             self._local.reader = cached
-        yield cached[1]
+        # FastAPI enters a sync dependency in one pool thread and runs the endpoint in another, so a thread's
+        # cursor can be in use by an earlier request still: one request at a time per cursor (a plain Lock,
+        # which the exit may release from another thread).
+        with cached[2]:
+            yield cached[1]
 
     def close(self) -> None:
         self.jobs.shutdown()

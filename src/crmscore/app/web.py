@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import crmscore
@@ -38,7 +38,7 @@ __all__ = ["STATIC_DIR", "mount", "router"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
-router = APIRouter(prefix="/app", include_in_schema=False)
+router = APIRouter()
 
 
 def _shell() -> str:
@@ -46,14 +46,17 @@ def _shell() -> str:
     return (STATIC_DIR / "index.html").read_text(encoding="utf-8").replace("{{version}}", crmscore.__version__)
 
 
-@router.get("", response_class=RedirectResponse)
-def app_root() -> RedirectResponse:
+def app_root(_request: Request) -> Response:
     return RedirectResponse("/app/")
 
 
-@router.get("/", response_class=HTMLResponse)
-def app_shell() -> HTMLResponse:
+def app_shell(_request: Request) -> Response:
     return HTMLResponse(_shell(), headers={"Cache-Control": "no-cache"})
+
+
+# Plain routes, not API operations: they are pages, outside the OpenAPI document and the API's role matrix.
+router.add_route("/app", app_root, methods=["GET"], include_in_schema=False)
+router.add_route("/app/", app_shell, methods=["GET"], include_in_schema=False)
 
 
 def mount(app: FastAPI) -> None:

@@ -8,6 +8,7 @@ from crmscore.app.api import (
     audit,
     auth,
     customers,
+    dashboard_extra,
     exports,
     health,
     insights,
@@ -18,5 +19,5 @@ from crmscore.app.api import (
 
 __all__ = ["ROUTERS"]
 
-ROUTERS: list[APIRouter] = [health.router, auth.router, customers.router, insights.router, exports.router,
+ROUTERS: list[APIRouter] = [health.router, auth.router, dashboard_extra.router, customers.router, insights.router, exports.router,
                             jobs.router, jobs.imports_router, scorecards.router, users.router, audit.router]

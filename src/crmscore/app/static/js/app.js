@@ -52,9 +52,14 @@ export function go(path, params) {
 
 function renderChrome() {
   const bar = qs("#topbar");
-  bar.hidden = !session.user;
+  bar.hidden = false;
   qs("#lang").value = locale();
-  if (!session.user) return;
+  qs("#logout").hidden = !session.user;
+  if (!session.user) {
+    clear(qs("#nav"));
+    qs("#whoami").textContent = "";
+    return;
+  }
   const { parts } = parseHash();
   const active = parts[0] === "customers" && parts.length > 1 ? "customers" : parts[0] || "overview";
   clear(qs("#nav"), NAV.filter(([, , need]) => canAny(need)).map(([page, key]) =>

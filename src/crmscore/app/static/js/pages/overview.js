@@ -13,8 +13,12 @@ function change(now, before, kind) {
   return fmt.signedPercent(now / before - 1);
 }
 
+// KPIs where a rise is bad: their change is shown in red when it goes up.
+const UP_IS_BAD = new Set(["at_risk", "churn_rate"]);
+
 function card(key, value, delta, hasPrev, name) {
-  const cls = delta === null ? "" : delta.startsWith("-") || delta.startsWith("−") ? "down" : "up";
+  const falling = delta !== null && (delta.startsWith("-") || delta.startsWith("−"));
+  const cls = delta === null ? "" : falling !== UP_IS_BAD.has(name) ? "down" : "up";
   return h("div", { class: "card kpi", dataset: { kpi: name } },
     h("div", { class: "kpi-label" }, t(key)),
     h("div", { class: "kpi-value" }, value),
