@@ -30,11 +30,11 @@ lost                   1      1-2    1-5
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import ibis
 import ibis.expr.types as ir
 
 from crmscore.errors import ConfigError, ConfigIssue, UnknownName
@@ -142,15 +142,18 @@ def segment_expr(r: ir.IntegerValue, f: ir.IntegerValue, m: ir.IntegerValue, n_b
     """An Ibis expression giving the segment key of (r, f, m) scores of ``n_bins`` bins; NULL scores give
     :data:`NO_PURCHASE`.
 
+    >>> import ibis
     >>> t = ibis.memtable({"r": [5, 1, None], "f": [5, 1, None], "m": [5, 1, None]})
     >>> t.select(s=segment_expr(t.r, t.f, t.m)).to_pandas().s.tolist()
     ['champions', 'lost', 'no_purchase']
     """
     segs = list(segments or SEGMENTS)
     validate_segments(segs)
-    branches = [(r.isnull(), NO_PURCHASE.key)]
-    for seg in segs:
-        cond = (r.isin(_values(seg.r, n_bins)) & f.isin(_values(seg.f, n_bins))
-                & m.isin(_values(seg.m, n_bins)))
-        branches.append((cond, seg.key))
-    return ibis.cases(*branches, else_=ibis.null("string"))  # type: ignore[return-value]
+    # One lookup on the packed scores (r * 10000 + f * 100 + m) instead of a rule tree that would repeat the
+    # score expressions dozens of times in the generated SQL.
+    lookup = {}
+    for rs, fs, ms in itertools.product(range(1, n_bins + 1), repeat=3):
+        key = match_segment(on_five_scale(rs, n_bins), on_five_scale(fs, n_bins), on_five_scale(ms, n_bins), segs)
+        lookup[rs * 10000 + fs * 100 + ms] = key
+    packed = r * 10000 + f * 100 + m
+    return packed.substitute(lookup, else_=NO_PURCHASE.key)  # type: ignore[no-any-return,attr-defined]
