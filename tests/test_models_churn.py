@@ -1,0 +1,150 @@
+"""Churn early warning: labels, backtest frames, the supervised model, its fallback, reasons, evaluation, lists."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crmscore import synth
+from crmscore.datasets import cdnow_orders
+from crmscore.errors import DataError, NotFittedError, UnknownName
+from crmscore.models.churn import ChurnModel, backtest_frames, churn_labels, sales_frame, simple_features
+from crmscore.models.evaluation import calibration_table, evaluate_churn, lift_at, score_report
+from crmscore.models.lists import early_warning_list, export_list, winback_list
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> dict[str, object]:
+    return dict(synth.generate(2500, seed=11))
+
+
+def test_labels_follow_the_sale_rule() -> None:
+    orders = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "b", "c", "d"],
+        "order_date": pd.to_datetime(["2024-01-01", "2024-02-10", "2024-01-02", "2024-02-01", "2024-01-03",
+                                      "2024-02-01"]),
+        "amount": [10.0, 5.0, 8.0, 9.0, 7.0, 3.0],
+        "status": ["completed", "completed", "completed", "cancelled", "completed", "completed"]})
+    labels = churn_labels(sales_frame(orders), "2024-01-31", 30)
+    # a buys again on 02-10; b's February order was cancelled; c never returns; d is new after the origin
+    assert labels.to_dict("list") == {"customer_id": ["a", "b", "c"], "churned": [0, 1, 1]}
+    frames = backtest_frames(orders, ["2024-01-15", "2024-01-31"], 30, "simple")
+    assert frames.groupby("origin").size().tolist() == [3, 3]
+    assert {"recency_days", "purchase_days", "churned"} <= set(frames.columns)
+    jan31 = frames[frames["origin"] == "2024-01-31"].set_index("customer_id")
+    assert jan31.loc["a", "recency_days"] == 30 and jan31.loc["c", "recency_days"] == 28
+
+
+def test_supervised_model_on_synthetic_data(synthetic: dict[str, object]) -> None:
+    model = ChurnModel(features="engine").fit(synthetic, as_of=synth.DEFAULT_END)
+    assert model.mode_ == "supervised" and model.notice_ is None
+    assert len(model.origins_) == 4 and model.origins_[-1] == (pd.Timestamp(synth.DEFAULT_END)
+                                                             - pd.Timedelta(days=90)).date()
+    assert "recency_days" in model.feature_names_ and 1 <= model.n_rounds_ <= 300
+    risk = model.predict(synthetic, as_of=synth.DEFAULT_END)
+    assert risk["churn_risk"].between(0, 1).all()
+    assert risk["customer_id"].is_unique
+    # reasons: top 3 per customer, by positive impact, with labels in both languages
+    frame = model.feature_frame(synthetic, synth.DEFAULT_END).head(200)
+    reasons = model.explain(frame)
+    assert set(reasons["rank"]) <= {1, 2, 3}
+    assert (reasons["impact"] > 0).all()
+    assert reasons.groupby("customer_id")["impact"].apply(lambda s: s.is_monotonic_decreasing).all()
+    assert set(reasons["direction"]) <= {"higher", "lower", "missing"}
+    assert reasons["text_zh"].str.contains("风险").all() and reasons["text_en"].str.contains("risk").all()
+    # the impact is what the model says: replacing the feature by its median lowers the raw risk by that much
+    row = reasons.iloc[0]
+    x = frame.set_index("customer_id").loc[[row["customer_id"]], model.feature_names_].to_numpy(dtype=float)
+    j = model.feature_names_.index(row["feature"])
+    x_median = x.copy()
+    x_median[0, j] = model.medians_[j]
+    assert model._raw_risk(x)[0] - model._raw_risk(x_median)[0] == pytest.approx(row["impact"])
+
+
+def test_short_history_falls_back_to_p_alive(caplog: pytest.LogCaptureFixture) -> None:
+    orders = cdnow_orders()
+    with caplog.at_level(logging.WARNING, logger="crmscore.models.churn"):
+        model = ChurnModel(features="simple").fit(orders, as_of="1997-06-15")
+    assert model.mode_ == "p_alive"
+    assert model.notice_ and "falls back to 1 - P(alive)" in model.notice_
+    assert any("falls back" in rec.message for rec in caplog.records)
+    risk = model.predict(orders, as_of="1997-06-15")
+    assert risk["churn_risk"].between(0, 1).all()
+    assert (risk["reason_1"] == "fallback: 1 - P(alive) (BG/NBD)").all()
+    with pytest.raises(DataError, match="supervised"):
+        model.explain(pd.DataFrame({"customer_id": ["00004"]}))
+
+
+def test_churn_errors() -> None:
+    with pytest.raises(NotFittedError):
+        ChurnModel().predict(cdnow_orders(), as_of="1998-01-01")
+    with pytest.raises(UnknownName, match="feature set"):
+        ChurnModel(features="fancy").fit(cdnow_orders(), as_of="1998-01-01")
+    with pytest.raises(DataError, match="'orders'"):
+        ChurnModel().fit({"customers": pd.DataFrame()}, as_of="1998-01-01")
+
+
+def test_custom_feature_function_is_the_integration_seam() -> None:
+    calls = []
+
+    def recency_only(tables: object, as_of: object) -> pd.DataFrame:
+        calls.append(as_of)
+        return simple_features(tables, as_of)[["customer_id", "recency_days"]]
+
+    model = ChurnModel(features=recency_only, n_origins=3).fit(cdnow_orders(), as_of="1998-06-30")
+    assert model.feature_names_ == ["recency_days"] and len(calls) == 3
+
+
+def test_evaluation_report_on_cdnow() -> None:
+    ev = evaluate_churn(cdnow_orders(), "1998-06-30", features="simple")
+    assert ev.test_origin == "1998-04-01" and ev.customers == 2349  # customers with a sale by 1998-04-01
+    assert list(ev.table["method"]) == ["supervised (HistGradientBoosting)", "1 - P(alive) (BG/NBD)",
+                                        "recency rule (days since last purchase)"]
+    assert ev.table[["roc_auc", "pr_auc", "brier"]].apply(lambda c: c.between(0, 1)).all().all()
+    supervised = ev.table.iloc[0]
+    assert supervised["roc_auc"] > 0.7  # well above chance on a real purchase log
+    assert "| method | ROC-AUC |" in ev.to_markdown()
+    for table in ev.calibration.values():
+        assert table["customers"].sum() == ev.customers
+
+
+def test_metrics_helpers_by_hand() -> None:
+    y = np.array([1, 1, 0, 0, 1, 0, 0, 0, 0, 0])
+    score = np.array([0.9, 0.8, 0.7, 0.1, 0.6, 0.2, 0.3, 0.1, 0.1, 0.1])
+    assert lift_at(y, score, 0.2) == pytest.approx(1.0 / 0.3)
+    report = score_report(y, score)
+    assert report["roc_auc"] == pytest.approx(20 / 21)  # one of 21 (pos, neg) pairs is misordered
+    assert report["brier"] == pytest.approx(float(np.mean((score - y) ** 2)))
+    table = calibration_table(y, score, bins=5)
+    assert table["customers"].tolist() == [2, 2, 2, 2, 2]
+    assert table["observed"].tolist() == [0.0, 0.0, 0.0, 0.5, 1.0]
+    with pytest.raises(DataError, match="single class"):
+        score_report([1, 1], [0.2, 0.3])
+
+
+def test_lists_and_export(tmp_path: Path) -> None:
+    scores = pd.DataFrame({
+        "customer_id": ["a", "b", "c", "d", "e"],
+        "monetary": [1000.0, 900.0, 50.0, 800.0, 700.0],
+        "clv": [300.0, 250.0, 5.0, 200.0, 150.0],
+        "p_alive": [0.1, 0.8, 0.05, 0.9, 0.2],
+        "churn_risk": [0.9, 0.6, 0.95, 0.2, 0.8],
+        "previous_churn_risk": [0.8, 0.3, 0.9, 0.05, 0.7],
+    })
+    winback = winback_list(scores, top_value_share=0.8)
+    assert winback["customer_id"].tolist() == ["a", "e"]
+    warning = early_warning_list(scores, top_value_share=0.8)
+    assert warning["customer_id"].tolist() == ["b", "d"]  # alive; b is risky and rising, d rose 0.15
+    assert warning["risk_change"].round(2).tolist() == [0.3, 0.15]
+    assert winback_list(scores, top_value_share=0.8, limit=1)["customer_id"].tolist() == ["a"]
+    for suffix in (".csv", ".parquet", ".xlsx"):
+        path = export_list(warning, tmp_path / f"list{suffix}")
+        back = pd.read_csv(path) if suffix == ".csv" else (
+            pd.read_parquet(path) if suffix == ".parquet" else pd.read_excel(path))
+        assert back["customer_id"].tolist() == ["b", "d"]
+    with pytest.raises(DataError, match=r"\.csv"):
+        export_list(warning, tmp_path / "list.txt")
