@@ -1,6 +1,6 @@
 """Routes the web dashboard needs beyond the core API: reading an uploaded file's columns and its automatic
 mapping, downloading an import's quarantined rows, period KPIs of the caller's customers, and the scorecard
-draft workflow (current spec, validate, preview on current data).
+draft workflow (current spec, validate, preview on current data, publish).
 
 Each route only wires request to service: the file reader and mapping come from :mod:`crmscore.ingest`, period
 KPIs from :func:`crmscore.engine.kpis.period_kpis` on the caller's scoped tables, validation from
@@ -17,18 +17,23 @@ from typing import Annotated, Any, Literal
 
 import duckdb
 import ibis
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from crmscore.app.api._params import IdPath
+from crmscore.app.audit import record
+from crmscore.app.auth import client_address
 from crmscore.app.customers import clean_records, customer_view
-from crmscore.app.deps import need, reader, state
+from crmscore.app.deps import db, need, reader, state
 from crmscore.app.errors import FieldError
 from crmscore.app.permissions import Principal
 from crmscore.app.state import AppState
 from crmscore.errors import CrmscoreError, NotFound
 from crmscore.schema import table_for_kind
+from crmscore.store.appdb import ScorecardVersion, utcnow
 from crmscore.store.warehouse import Warehouse
 
 router = APIRouter(prefix="/api", tags=["dashboard"])
@@ -149,20 +154,62 @@ def _spec_json(card: Any) -> dict[str, Any]:
     return data
 
 
-@router.get("/scorecards/current", summary="The scorecard scoring uses now, as JSON and YAML, with the metrics")
-def scorecard_current(_p: Principal = Depends(need("view_scorecards")),
+def _published_default(session: Session) -> ScorecardVersion | None:
+    return session.scalars(select(ScorecardVersion).where(ScorecardVersion.status == "published")
+                           .order_by(ScorecardVersion.is_default.desc(), ScorecardVersion.published_at.desc(),
+                                     ScorecardVersion.id.desc()).limit(1)).first()
+
+
+@router.get("/scorecards/current", summary="The current scorecard (the default published version, else the "
+            "built-in default) as JSON and YAML, with the metric names")
+def scorecard_current(_p: Principal = Depends(need("view_scorecards")), session: Session = Depends(db),
                       app_state: AppState = Depends(state)) -> dict[str, Any]:
     import yaml
 
     from crmscore.scorecards.catalog import resolve_catalog
+    from crmscore.scorecards.validate import load_scorecard
     from crmscore.services.pipeline import _resolve_scorecard
 
-    card, version, digest = _resolve_scorecard(app_state.ws, None)
+    row = _published_default(session)
+    version: int | None
+    digest: str | None
+    if row is not None:
+        card, version, digest = load_scorecard(row.spec_yaml, source=f"{row.name} v{row.version}"), row.version, \
+            row.content_hash
+    else:
+        card, version, digest = _resolve_scorecard(app_state.ws, None)
     spec = _spec_json(card)
     catalog = resolve_catalog(None)
     metrics = sorted(catalog) if isinstance(catalog, dict) else []
     return {"name": card.name, "version": version, "content_hash": digest, "spec": spec,
             "spec_yaml": yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), "metrics": metrics}
+
+
+@router.post("/scorecards/publish", status_code=201, summary="Publish a scorecard draft as the new default "
+             "version of its name (needs the configure-scoring permission; audited)")
+def scorecard_publish(body: DraftBody, request: Request, principal: Principal = Depends(need("configure_scoring")),
+                      session: Session = Depends(db)) -> dict[str, Any]:
+    import hashlib
+
+    import yaml
+
+    from crmscore.app.api.scorecards import version_dict
+    from crmscore.scorecards.validate import validate_scorecard
+
+    card = validate_scorecard(_document(body))
+    text = yaml.safe_dump(_spec_json(card), allow_unicode=True, sort_keys=False)
+    last = session.scalar(select(func.max(ScorecardVersion.version)).where(ScorecardVersion.name == card.name))
+    for other in session.scalars(select(ScorecardVersion).where(ScorecardVersion.is_default)).all():
+        other.is_default = False
+    row = ScorecardVersion(name=card.name, version=(last or 0) + 1, spec_yaml=text, status="published",
+                           content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(), is_default=True,
+                           published_by=principal.username, published_at=utcnow())
+    session.add(row)
+    session.flush()
+    record(session, "scorecard_publish", username=principal.username, target=f"{row.name} v{row.version}",
+           source=client_address(request), details={"content_hash": row.content_hash})
+    session.commit()
+    return version_dict(row)
 
 
 @router.post("/scorecards/validate", summary="Validate a scorecard draft: every problem at once")
