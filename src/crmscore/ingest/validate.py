@@ -255,7 +255,10 @@ def prepare(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, mappi
         f"WHERE field IS NOT NULL))")
     main_cols = [c for c in spec.column_names if c in provided or c in defaults]
     select = [quote_ident(c) for c in main_cols]
-    if spec.name == "customers":
+    if spec.name == "customers":  # a customer in a customer file is real, whatever an is_stub column says
+        if "is_stub" in main_cols:
+            select.pop(main_cols.index("is_stub"))
+            main_cols.remove("is_stub")
         main_cols.append("is_stub")
         select.append("false")
     if is_lines and "amount" not in main_cols:
