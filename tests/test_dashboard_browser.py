@@ -84,7 +84,11 @@ def _api(page: Any, path: str) -> Any:
 
 
 def _goto(page: Any, base: str, route: str, name: str) -> None:
-    page.goto(f"{base}/app/#/{route}")
+    target = f"{base}/app/#/{route}"
+    if page.url == target:
+        page.reload()  # the same fragment would not render the page again
+    else:
+        page.goto(target)
     harness.wait_ready(page, name)
 
 

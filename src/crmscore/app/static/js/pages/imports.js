@@ -64,6 +64,7 @@ function importSection() {
 
   async function analyse() {
     clear(out);
+    clear(mappingBox, h("p", { class: "muted" }, t("common.loading")));
     if (!file.files.length) return;
     const form = new FormData();
     form.append("kind", kind.value);
