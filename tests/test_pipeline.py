@@ -60,7 +60,7 @@ def test_snapshot_is_complete_and_consistent(scored) -> None:  # type: ignore[no
     assert (sums.reindex(merged.index).fillna(0.0) - merged).abs().max() < 1e-6  # points sum to the score
     assert first.scorecard == "b2b-default" and first.scorecard_hash
     assert set(first.timings) >= {"features", "models", "scorecard", "write"}
-    assert first.input_fingerprint and first.params["rfm_edges"]
+    assert first.input_fingerprint and first.params["rfm"]["bin_edges"]
 
 
 def test_rescoring_same_inputs_is_identical(scored) -> None:  # type: ignore[no-untyped-def]
@@ -111,7 +111,7 @@ def test_backfill_and_migration_margins(tmp_path: Path) -> None:
                 assert cols[cls] == n
         # RFM edges come from the reference (first) snapshot, so scores compare across snapshots
         infos = list_snapshots(ws2.warehouse)
-        assert len({json.dumps(i.params["rfm_edges"]) for i in infos}) == 1
+        assert len({json.dumps(i.params["rfm"]) for i in infos}) == 1
 
 
 _SCORE_SCRIPT = """

@@ -66,11 +66,11 @@ def recorded_job(ws: Workspace, kind: str, params: dict[str, Any], created_by: s
     """Record a run: running → succeeded, or failed with the error message (then re-raise)."""
     reap_dead_jobs(ws)
     with ws.session() as session:
-        job = Job(kind=kind, status="running", params=params | {"_pid": os.getpid(), "_host": socket.gethostname()},
-                  created_by=created_by)
-        session.add(job)
+        record = Job(kind=kind, status="running",
+                     params=params | {"_pid": os.getpid(), "_host": socket.gethostname()}, created_by=created_by)
+        session.add(record)
         session.commit()
-        job_id = job.id
+        job_id = record.id
     handle = JobHandle(ws, job_id)
     try:
         yield handle

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import ibis
@@ -27,11 +26,12 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from crmscore.engine import RFM, build_customer_table
+from crmscore.engine import RFM, FeatureConfig, build_customer_table
 from crmscore.errors import CrmscoreError, ModelError
 from crmscore.schema import TABLES
 from crmscore.services.jobs import recorded_job
 from crmscore.services.snapshots import SnapshotInfo, list_snapshots, write_snapshot
+from crmscore.settings import Settings
 from crmscore.store.warehouse import Warehouse
 from crmscore.workspace import Workspace
 
@@ -103,14 +103,9 @@ def _reference_rfm(wh: Warehouse, n_bins: int, refit: bool) -> RFM | None:
     if refit:
         return None
     for info in list_snapshots(wh):
-        edges = info.params.get("rfm_edges")
-        if edges and info.params.get("rfm_bins") == n_bins:
-            rfm = RFM(n_bins=n_bins)
-            rfm.bin_edges_ = {"recency": [int(v) for v in edges["recency"]],
-                              "frequency": [int(v) for v in edges["frequency"]],
-                              "monetary": [Decimal(str(v)) for v in edges["monetary"]]}
-            rfm.n_fitted_ = int(info.params.get("rfm_fitted", 0))
-            return rfm
+        stored = info.params.get("rfm")
+        if stored and stored.get("params", {}).get("n_bins") == n_bins:
+            return RFM.from_dict(stored)
     return None
 
 
@@ -153,21 +148,21 @@ def model_columns(orders: ir.Table, as_of: dt.date, options: RunOptions, run: _R
 
 
 def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = None,
-                 progress: ProgressFn | None = None, spec: Any = None, version: int | None = None
-                 ) -> tuple[ir.Table, ir.Table | None, _Run]:
+                 progress: ProgressFn | None = None, spec: Any = None, version: int | None = None,
+                 settings: Settings | None = None) -> tuple[ir.Table, ir.Table | None, _Run]:
     """Compute (customers, points) as warehouse expressions for one as-of date, without writing anything."""
     options = options or RunOptions()
+    settings = settings or Settings()
     run = _Run()
     tables = canonical_tables(wh)
     with run.stage("features", progress, 0):
-        n_bins = 5
+        n_bins = settings.rfm_bins
         rfm = _reference_rfm(wh, n_bins, options.refit_rfm)
-        customers, fitted = build_customer_table(tables, as_of, rfm=rfm, n_bins=n_bins)
+        feature_config = FeatureConfig(service_cost_per_ticket=settings.service_cost_per_ticket)
+        customers, fitted = build_customer_table(tables, as_of, rfm=rfm, n_bins=n_bins, features=feature_config)
         if not hasattr(fitted, "bin_edges_"):
             raise CrmscoreError("no orders to score", "import orders first: crmscore import orders FILE")
-        run.params["rfm_bins"] = n_bins
-        run.params["rfm_edges"] = {k: [str(v) for v in vals] for k, vals in fitted.bin_edges_.items()}
-        run.params["rfm_fitted"] = int(getattr(fitted, "n_fitted_", 0))
+        run.params["rfm"] = fitted.to_dict()
         customers = customers.cache()
     with run.stage("models", progress, 1):
         models = model_columns(tables["orders"], as_of, options, run)
@@ -208,7 +203,7 @@ def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: st
             if progress:
                 progress(stage, fraction)
 
-        customers, points, run = score_tables(wh, day, options, report, spec, version)
+        customers, points, run = score_tables(wh, day, options, report, spec, version, ws.settings)
         report("write", 3 / len(STAGES))
         start = time.perf_counter()
         fingerprint = input_fingerprint(wh)
