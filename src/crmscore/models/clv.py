@@ -104,9 +104,10 @@ def clv_table(transaction_model: PurchaseModel, spend_model: GammaGamma, summary
     out = pd.DataFrame(index=summary.index)
     if customer_id_col in summary.columns:
         out[customer_id_col] = summary[customer_id_col]
-    out["p_alive"] = transaction_model.p_alive(x, t_x, age)
+    (ux, ut, uT), inverse = unique_rows(x, t_x, age)  # predictions once per distinct (x, t_x, T)
+    out["p_alive"] = transaction_model.p_alive(ux, ut, uT)[inverse]
     out["expected_purchases"] = transaction_model.expected_purchases(
-        horizon_months * DAYS_PER_MONTH / unit, x, t_x, age)
+        horizon_months * DAYS_PER_MONTH / unit, ux, ut, uT)[inverse]
     out["expected_spend"] = spend_model.expected_spend(x, np.asarray(money, dtype=np.float64))
     out["clv"] = customer_lifetime_value(transaction_model, spend_model, summary, horizon_months=horizon_months,
                                          margin=margin, discount_rate=discount_rate, time_unit=unit)
