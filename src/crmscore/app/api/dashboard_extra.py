@@ -66,9 +66,12 @@ def import_preview(
         try:
             staged = stage_file(con, target)
             try:
-                rows = con.execute(f"SELECT * FROM {staged.table} LIMIT {_SAMPLE_ROWS}").fetchall()
                 headers = list(staged.headers)
-                sample = [[None if v is None else str(v) for v in row[:len(headers)]] for row in rows]
+                names = [r[0] for r in con.execute(f"DESCRIBE {staged.table}").fetchall()]
+                data_cols = [n for n in names if not n.startswith("_")][:len(headers)]  # _line: bookkeeping
+                select_list = ", ".join('"' + n.replace('"', '""') + '"' for n in data_cols)
+                rows = con.execute(f"SELECT {select_list} FROM {staged.table} LIMIT {_SAMPLE_ROWS}").fetchall()
+                sample = [[None if v is None else str(v) for v in row] for row in rows]
                 info = {"format": staged.format, "encoding": staged.encoding, "rows": staged.rows}
             finally:
                 staged.cleanup()
