@@ -425,6 +425,24 @@ for _name, _en, _zh, _desc, _dtype, _dir in (
     _b(_name, _en, _zh, _desc, "score" if _dtype == "int64" else "category", "class", None, None, _dir, _dtype,
        None, stage="classes")
 
+# -- value and risk (computed by crmscore.models in the scoring pipeline, joined in as columns) ---------------
+for _name, _en, _zh, _desc, _unit, _dtype, _dir in (
+        ("p_alive", "P(alive)", "存活概率", "BG/NBD probability that the customer is still active at as_of.",
+         "ratio", "float64", HB),
+        ("expected_purchases_12m", "Expected purchases (12 months)", "预计购买次数(12个月)",
+         "BG/NBD expected number of purchase days in the next 12 months.", "count", "float64", HB),
+        ("expected_spend", "Expected spend per purchase", "预计单次消费",
+         "Gamma-Gamma expected spend per purchase day.", "money", "float64", HB),
+        ("clv", "Customer lifetime value (12 months)", "客户终身价值(12个月)",
+         "Discounted expected spend over the next 12 months (BG/NBD x Gamma-Gamma, monthly discount rate).",
+         "money", "float64", HB),
+        ("churn_risk", "Churn risk", "流失风险",
+         "Calibrated probability of no purchase in the churn horizon (default 90 days), from the supervised "
+         "model, or 1 - P(alive) when history is too short.", "ratio", "float64", LB),
+        ("churn_reasons", "Churn risk reasons", "流失风险原因", "Top reasons for the churn risk (English).",
+         "text", "string", None)):
+    _b(_name, _en, _zh, _desc, _unit, "value", None, None, _dir, _dtype, None, stage="external")
+
 
 if __name__ == "__main__":  # pragma: no cover
     print(render_markdown(), end="")

@@ -147,6 +147,30 @@ def model_columns(orders: ir.Table, as_of: dt.date, options: RunOptions, run: _R
     return out
 
 
+def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int, run: _Run) -> pd.DataFrame:
+    """Per customer churn_risk and its top reasons (en + zh) from the backtested churn model."""
+    from crmscore.models.churn import ChurnModel
+
+    model = ChurnModel(horizon_days=horizon_days)
+    try:
+        model.fit(tables, as_of)
+        risk = model.predict(tables, as_of)
+    except CrmscoreError as exc:
+        run.notices.append(f"churn risk left empty: {exc.message}")
+        return pd.DataFrame({"customer_id": pd.Series(dtype="string")})
+    if getattr(model, "notice_", None):
+        run.notices.append(str(model.notice_))
+    run.params["churn"] = {"mode": model.mode_, "horizon_days": horizon_days,
+                           "origins": [str(o) for o in getattr(model, "origins_", [])]}
+    reasons_en = [c for c in risk.columns if c.startswith("reason_") and not c.endswith("_zh")]
+    out = pd.DataFrame({"customer_id": risk["customer_id"].astype(str),
+                        "churn_risk": np.round(risk["churn_risk"].astype(float), 6)})
+    out["churn_reasons"] = risk[reasons_en].apply(lambda r: "; ".join(t for t in r if t), axis=1)
+    out["churn_reasons_zh"] = risk[[f"{c}_zh" for c in reasons_en]].apply(
+        lambda r: "；".join(t for t in r if t), axis=1)
+    return out
+
+
 def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = None,
                  progress: ProgressFn | None = None, spec: Any = None, version: int | None = None,
                  settings: Settings | None = None) -> tuple[ir.Table, ir.Table | None, _Run]:
@@ -166,6 +190,9 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
         customers = customers.cache()
     with run.stage("models", progress, 1):
         models = model_columns(tables["orders"], as_of, options, run)
+        churn = churn_columns(tables, as_of, settings.churn_horizon_days, run)
+        if len(churn.columns) > 1:
+            models = churn if len(models.columns) <= 1 else models.merge(churn, on="customer_id", how="outer")
         if len(models.columns) > 1:
             model_table = ibis.memtable(models)
             customers = customers.left_join(model_table, "customer_id").drop("customer_id_right")
