@@ -51,7 +51,7 @@ def test_register_external_and_custom_metrics() -> None:
     reg = MetricRegistry()
     for m in METRICS:
         reg.register(m)
-    reg.register(Metric("clv", "CLV", "客户终身价值", "Joined later.", "money", "value", stage="external"))
+    reg.register(Metric("credit_rating", "Credit rating", "信用评级", "Joined later.", "score", "financial", stage="external"))
     reg.register(Metric("big_spender", "Big spender", "大客户", "monetary > 100", "score", "purchase",
                         source="orders", dtype="int64",
                         builder=lambda c: ibis.ifelse(c.m("monetary") > 100, 1, 0)))
@@ -60,9 +60,9 @@ def test_register_external_and_custom_metrics() -> None:
                             "status": ["completed"] * 2})
     f = compute_features({"orders": orders}, "2024-02-01", metrics=reg).order_by("customer_id").to_pandas()
     assert f.big_spender.tolist() == [1, 0]
-    assert "clv" not in f.columns  # external: joined in later, not computed here
+    assert "credit_rating" not in f.columns  # external: joined in later, not computed here
     with pytest.raises(ConfigError, match="already registered"):
-        reg.register(Metric("clv", "CLV", "客户终身价值", "x", "money", "value", stage="external"))
+        reg.register(Metric("credit_rating", "Credit rating", "信用评级", "x", "score", "financial", stage="external"))
     with pytest.raises(ConfigError, match="builder"):
         register(Metric("no_builder", "x", "x", "x", "count", "purchase"))
     assert "no_builder" not in METRICS
