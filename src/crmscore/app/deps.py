@@ -36,9 +36,10 @@ def reader(request: Request) -> Iterator[Warehouse]:
         yield wh
 
 
-def get_principal(request: Request, session: Session = Depends(db), _b: object = Depends(_bearer),
-                  _c: object = Depends(_cookie)) -> Principal:
-    principal = authenticate(session, request)
+def get_principal(request: Request, _b: object = Depends(_bearer), _c: object = Depends(_cookie)) -> Principal:
+    # A short app-database session of its own: a long-running read does not hold a connection.
+    with state(request).ws.session() as session:
+        principal = authenticate(session, request)
     request.state.principal = principal
     return principal
 

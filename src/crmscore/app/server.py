@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -29,13 +30,14 @@ from crmscore.app.errors import install_error_handlers
 from crmscore.app.state import AppState
 from crmscore.workspace import Workspace
 
-__all__ = ["WEB_MODULE", "create_app"]
+__all__ = ["THREADS", "WEB_MODULE", "create_app"]
 
 log = logging.getLogger("crmscore.app")
 
 # The dashboard plugs in here: a module with ``router`` (an APIRouter serving /app/...), optionally
 # ``mount(app)`` for static files. Absent: / shows a small placeholder page pointing at the API docs.
 WEB_MODULE = "crmscore.app.web"
+THREADS = 12
 
 _PLACEHOLDER = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>crmscore</title></head>
 <body><h1>crmscore</h1><p>The REST API is running. Read the <a href="/docs">API reference</a>.</p></body></html>"""
@@ -62,6 +64,9 @@ def create_app(workspace: Workspace | str | Path) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in anyio's thread pool; keep it within the app database's connection pool
+        # (SQLAlchemy's default 5 + 10 overflow), so that a burst of requests waits instead of failing.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         try:
             yield
         finally:

@@ -1,8 +1,8 @@
 """Per-application state: the workspace, the job runner, the login limiter and warehouse readers.
 
-DuckDB connections are not shared between threads: each request thread reads through its own cursor on the
-workspace's database (DuckDB runs those queries in parallel and each sees committed data). Other warehouses
-(PostgreSQL) are read under one lock.
+DuckDB connections are not shared between concurrent requests: each request reads through a cursor of its own
+on the workspace's database, taken from a pool (DuckDB runs those queries in parallel and each sees committed
+data). With PostgreSQL each pooled reader is a connection of its own.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import ibis
 
 from crmscore.app.auth import LoginLimiter
 from crmscore.app.jobs import JobRunner
-from crmscore.store.warehouse import Warehouse
+from crmscore.store.warehouse import Warehouse, connect_backend
 from crmscore.workspace import Workspace
 
 __all__ = ["AppState"]
@@ -25,30 +25,44 @@ class AppState:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.settings = ws.settings
+        # Open (and migrate) both stores now, in one thread: lazy opening from concurrent requests would race.
+        ws.app_engine  # noqa: B018
+        ws.warehouse  # noqa: B018
+        ws.session().close()
         # An address may fail this many logins per lockout window, across all accounts.
         self.limiter = LoginLimiter(max(20, ws.settings.login_max_attempts * 4), ws.settings.login_lockout_seconds)
         self.jobs = JobRunner(ws)
-        self._local = threading.local()
-        self._lock = threading.RLock()
+        self._readers: list[Warehouse] = []
+        self._readers_of: Warehouse | None = None
+        self._lock = threading.Lock()
 
     @contextmanager
     def reader(self) -> Iterator[Warehouse]:
         """A warehouse to read from in the current thread."""
         main = self.ws.warehouse
-        if main.dialect != "duckdb":
+        # A pool of cursors, each used by one request at a time: FastAPI enters a dependency in one pool
+        # thread and runs the endpoint in another, so cursors cannot be tied to threads. A request takes an
+        # idle cursor or opens a new one (never waits: waiting on a cursor while holding a worker thread could
+        # deadlock the pool), and gives it back when it ends.
+        with self._lock:
+            if self._readers_of is not main:
+                self._readers, self._readers_of = [], main
+            reader = self._readers.pop() if self._readers else None
+        if reader is None:
+            backend = ibis.duckdb.from_connection(main.con.con.cursor()) if main.dialect == "duckdb" \
+                else connect_backend(main.url)  # PostgreSQL: a connection of its own, outside any write
+            reader = Warehouse(backend, main.url)
+        try:
+            yield reader
+        finally:
             with self._lock:
-                yield main
-            return
-        cached = getattr(self._local, "reader", None)
-        if cached is None or cached[0] is not main:
-            backend = ibis.duckdb.from_connection(main.con.con.cursor())
-            cached = (main, Warehouse(backend, main.url), threading.Lock())
-            self._local.reader = cached
-        # FastAPI enters a sync dependency in one pool thread and runs the endpoint in another, so a thread's
-        # cursor can be in use by an earlier request still: one request at a time per cursor (a plain Lock,
-        # which the exit may release from another thread).
-        with cached[2]:
-            yield cached[1]
+                if self._readers_of is main:
+                    self._readers.append(reader)
 
     def close(self) -> None:
         self.jobs.shutdown()
+        with self._lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            if reader.dialect != "duckdb":
+                reader.close()
