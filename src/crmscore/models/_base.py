@@ -18,6 +18,19 @@ ArrayLike = Any
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray]] | Callable[[np.ndarray], float]
 
 
+def wdot(a: np.ndarray, b: np.ndarray) -> float:
+    """Σ a·b as a float, without BLAS.
+
+    ``np.dot`` on 1-D arrays goes to the multithreaded BLAS, whose thread start-up and spinning cost far more
+    than the sum itself on a busy machine (8 ms instead of 0.02 ms for 40,000 elements on a loaded 2-core
+    host); ``einsum`` runs a single-threaded SIMD loop.
+
+    >>> wdot(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    11.0
+    """
+    return float(np.einsum("i,i->", a, b))
+
+
 def as_float_array(values: ArrayLike, name: str) -> np.ndarray:
     """A 1-D float64 array from a Series, list, scalar or array; NaN is refused with the column named."""
     arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
@@ -160,6 +173,87 @@ def warm_start_rows(n_rows: int) -> np.ndarray | None:
     return np.arange(0, n_rows, n_rows // WARM_START_ROWS)
 
 
+def gradient_hessian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray, g0: np.ndarray | None = None,
+                     step: float = 1e-5) -> np.ndarray:
+    """Hessian by forward differences of a gradient (n + 1 gradient evaluations, n without ``g0``), symmetrised.
+
+    >>> h = gradient_hessian(lambda v: np.array([2 * v[0] + 3 * v[1], 3 * v[0]]), np.array([1.0, 2.0]))
+    >>> np.round(h, 4).tolist()
+    [[2.0, 3.0], [3.0, 0.0]]
+    """
+    n = len(x)
+    base = grad(x) if g0 is None else g0
+    hess = np.empty((n, n))
+    for i in range(n):
+        shifted = x.copy()
+        shifted[i] += step
+        hess[:, i] = (grad(shifted) - base) / step
+    return (hess + hess.T) / 2
+
+
+def newton_refine(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, hess: np.ndarray,
+                  *, max_iter: int = 30, xtol: float = 1e-9) -> tuple[np.ndarray, float, np.ndarray, int] | None:
+    """Quasi-Newton iterations with a fixed Hessian ``hess`` (e.g. from a fit on a sample of the data).
+
+    From a start close to the optimum, each step removes most of the remaining error (the contraction factor
+    is the relative difference between ``hess`` and the true Hessian), so a few objective-and-gradient
+    evaluations replace a full L-BFGS run. Steps are halved while they do not decrease the objective. Returns
+    ``(x, value, gradient, iterations)``, or None when the iteration fails (the caller falls back to L-BFGS-B).
+
+    >>> quad = lambda v: (float(v @ v + v[0] * v[1]), 2 * v + v[::-1])
+    >>> x, f, g, nit = newton_refine(quad, np.array([1.0, -2.0]), np.array([[2.1, 1.0], [1.0, 1.9]]))
+    >>> bool(np.abs(x).max() < 1e-8)
+    True
+    """
+    try:
+        np.linalg.cholesky(hess)
+    except np.linalg.LinAlgError:
+        return None
+    x = np.array(x0, dtype=np.float64)
+    f, g = objective(x)
+    if not np.isfinite(f) or f >= 1e99:
+        return None
+    for it in range(1, max_iter + 1):
+        step = np.linalg.solve(hess, g)
+        for _ in range(8):
+            x1 = x - step
+            f1, g1 = objective(x1)
+            if np.isfinite(f1) and f1 <= f + 1e-13 * abs(f):
+                break
+            step = step / 2
+        else:
+            return None
+        x, f, g = x1, f1, g1
+        if float(np.max(np.abs(step))) < xtol:
+            return x, f, g, it
+    return None
+
+
+def fit_with_warm_start(objective: Callable[[Any], Callable[[np.ndarray], tuple[float, np.ndarray]]],
+                        full: Any, sample: Any, x0: np.ndarray, *, model: str) -> tuple[np.ndarray, int]:
+    """Fit ``objective(data)`` (mean negative log-likelihood and gradient over log-parameters) on large data.
+
+    First L-BFGS-B on ``sample`` (a weighted sample of the distinct rows), then Newton steps on ``full`` with
+    the sample's Hessian (each costs one evaluation on the full data); L-BFGS-B on the full data from the
+    sample's optimum if those do not converge. Returns the log-parameters and the number of full-data
+    iterations.
+    """
+    try:
+        start = fit_log_params(objective(sample), x0, jac=True, model=model, n_obs=sample.n).x
+        with np.errstate(all="ignore"):
+            hess = gradient_hessian(lambda v: objective(sample)(v)[1], start)
+    except ConvergenceError:
+        start, hess = x0, None
+    fun = objective(full)
+    if hess is not None and np.all(np.isfinite(hess)):
+        with np.errstate(all="ignore"):
+            refined = newton_refine(fun, start, hess)
+        if refined is not None and float(np.max(np.abs(refined[0]))) < 29.9:
+            return refined[0], refined[3]
+    res = fit_log_params(fun, start, jac=True, model=model, n_obs=full.n)
+    return res.x, int(res.nit)
+
+
 def numerical_hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, rel_step: float = 1e-4) -> np.ndarray:
     """Central-difference Hessian of a scalar function (symmetric, about 2n² evaluations).
 
@@ -200,19 +294,12 @@ def standard_errors(neg_ll: Callable[[np.ndarray], float], params: np.ndarray,
 
     if neg_grad is None:
         hess = numerical_hessian(on_log_scale, log_p)
-    else:
-        # central differences of the analytic gradient (2n evaluations instead of 2n² of the function)
+    else:  # forward differences of the analytic gradient (n + 1 evaluations instead of 2n² of the function)
         def grad_log(v: np.ndarray) -> np.ndarray:
             with np.errstate(all="ignore"):
                 return neg_grad(np.exp(v)) * np.exp(v)
 
-        n = len(log_p)
-        hess = np.empty((n, n))
-        for i in range(n):
-            step = np.zeros(n)
-            step[i] = 1e-5
-            hess[:, i] = (grad_log(log_p + step) - grad_log(log_p - step)) / 2e-5
-        hess = (hess + hess.T) / 2
+        hess = gradient_hessian(grad_log, log_p)
     try:
         np.linalg.cholesky(hess)
         se = np.sqrt(np.diag(np.linalg.inv(hess))) * params

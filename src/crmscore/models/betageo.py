@@ -14,70 +14,90 @@ about a second.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from crmscore.errors import ConvergenceError
 from crmscore.models._base import (
     BaseFitter,
     compress_codes,
     fit_log_params,
+    fit_with_warm_start,
     rft_inputs,
     standard_errors,
     warm_start_rows,
+    wdot,
 )
 
 __all__ = ["BetaGeo"]
 
 
 class _Data:
-    """Distinct rows and the distinct values of each column, for a fast likelihood."""
+    """The data arranged for a fast likelihood.
+
+    Terms that depend on x alone are summed per distinct x, terms in T alone per distinct T (with the total
+    weight and the total weight·x per T); only the "dropped out after the last purchase" term needs a pass
+    over the distinct (x, t_x, T) rows with x > 0, and it reads log(α + T) and log(α + t_x) from tables over
+    the distinct T and t_x values.
+    """
 
     def __init__(self, x: np.ndarray, t_x: np.ndarray, t_cap: np.ndarray, weights: np.ndarray | None) -> None:
         (uniques, codes), _row, w = compress_codes(x, t_x, t_cap, weights=weights)
         self.w, self.n = w, float(w.sum())
         (self.ux, self.ut, self.uT), (self.ix, self.it, self.iT) = uniques, codes
         self.x, self.t_x, self.T = self.ux[self.ix], self.ut[self.it], self.uT[self.iT]
+        self.wx = np.bincount(self.ix, weights=w, minlength=len(self.ux))  # weight per distinct x
+        self.wT = np.bincount(self.iT, weights=w, minlength=len(self.uT))  # weight per distinct T
+        self.wxT = np.bincount(self.iT, weights=w * self.x, minlength=len(self.uT))  # weight · x per T
+        pos = self.x > 0
+        self.p_w, self.p_x = w[pos], self.x[pos]
+        self.p_wx = self.p_w * self.p_x
+        self.p_ix, self.p_it, self.p_iT = (c[pos].astype(np.intp) for c in (self.ix, self.it, self.iT))
 
 
 def _loglik(params: np.ndarray, d: _Data, grad: bool) -> tuple[float, np.ndarray]:
-    """Total log-likelihood and its gradient with respect to (r, alpha, a, b)."""
-    r, alpha, a, b = params
-    ux = d.ux
-    xpos = ux > 0
-    b_m1 = np.where(xpos, b + ux - 1.0, 1.0)  # b + x - 1, only used where x > 0
+    """Total log-likelihood and its gradient with respect to (r, alpha, a, b).
+
+    Per row, log L = lg(x) + r log α + log B(a, b + x) − log B(a, b) − (r + x) log(α + T) + [x > 0] softplus(δ)
+    with δ = log a − log(b + x − 1) + (r + x)(log(α + T) − log(α + t_x)), the log-odds of "dropped out after
+    the last purchase" (FHL 2005 eq. 6 with the two terms factored).
+    """
+    r, alpha, a, b = (float(v) for v in params)
+    ux, xpos = d.ux, d.ux > 0
     lg = gammaln(r + ux) - gammaln(r)
-    ln_b_ab = betaln(a, b)
-    B1 = betaln(a, b + ux) - ln_b_ab
-    B2 = np.where(xpos, betaln(a + 1.0, b_m1) - ln_b_ab, -np.inf)
+    B1 = betaln(a, b + ux) - betaln(a, b)
+    c_x = np.log(a) - np.log(np.where(xpos, b + ux - 1.0, 1.0))
     lT = np.log(alpha + d.uT)
     lt = np.log(alpha + d.ut)
-
-    rx = r + d.x
-    t1 = B1[d.ix] - rx * lT[d.iT]
-    t2 = B2[d.ix] - rx * lt[d.it]
-    mix = np.logaddexp(t1, t2)
-    ll_rows = lg[d.ix] + mix
-    total = float(np.dot(d.w, ll_rows)) + d.n * r * np.log(alpha)
+    # the pass over the rows with x > 0
+    dl = lT[d.p_iT]
+    dl -= lt[d.p_it]
+    rx = d.p_x + r
+    delta = rx * dl
+    delta += c_x[d.p_ix]
+    soft = np.logaddexp(0.0, delta)
+    total = (wdot(d.wx, lg + B1) + d.n * r * np.log(alpha) - wdot(r * d.wT + d.wxT, lT)
+             + wdot(d.p_w, soft))
     if not grad:
         return total, np.empty(0)
 
-    w2 = np.exp(t2 - mix)  # posterior weight of "dropped out after the last purchase"; 0 when x == 0
-    w1 = 1.0 - w2
-    ww1, ww2 = d.w * w1, d.w * w2
+    ws = expit(delta, out=soft)  # posterior weight of "dropped out after the last purchase"
+    ws *= d.p_w
+    ws_x = np.bincount(d.p_ix, weights=ws, minlength=len(ux))  # per distinct x
+    inv_T, inv_t = 1.0 / (alpha + d.uT), 1.0 / (alpha + d.ut)
+    dinv = inv_T[d.p_iT]
+    dinv -= inv_t[d.p_it]
+    dinv *= rx
     dig_ab = digamma(a + b)
-    # per distinct x
-    dr_x = digamma(r + ux) - digamma(r)
-    da_x = dig_ab - digamma(a + b + ux)
-    db_x = dig_ab - digamma(a + b + ux) - digamma(b) + digamma(b + ux)
-    inv_bm1 = np.where(xpos, 1.0 / b_m1, 0.0)
-    g_r = np.dot(d.w, dr_x[d.ix]) + d.n * np.log(alpha) - np.dot(ww1, lT[d.iT]) - np.dot(ww2, lt[d.it])
-    g_alpha = d.n * r / alpha - np.dot(ww1 * rx, 1.0 / (alpha + d.uT)[d.iT]) \
-        - np.dot(ww2 * rx, 1.0 / (alpha + d.ut)[d.it])
-    g_a = np.dot(d.w, da_x[d.ix]) + ww2.sum() / a
-    g_b = np.dot(d.w, db_x[d.ix]) - np.dot(ww2, inv_bm1[d.ix])
+    dig_abx = digamma(a + b + ux)
+    g_r = (wdot(d.wx, digamma(r + ux) - digamma(r)) + d.n * np.log(alpha) - wdot(d.wT, lT)
+           + wdot(ws, dl))
+    g_alpha = d.n * r / alpha - wdot(r * d.wT + d.wxT, inv_T) + wdot(ws, dinv)
+    g_a = wdot(d.wx, dig_ab - dig_abx) + float(ws_x.sum()) / a
+    g_b = (wdot(d.wx, dig_ab - dig_abx - digamma(b) + digamma(b + ux))
+           - wdot(ws_x, np.where(xpos, 1.0 / np.where(xpos, b + ux - 1.0, 1.0), 0.0)))
     return total, np.array([g_r, g_alpha, g_a, g_b])
 
 
@@ -115,34 +135,33 @@ class BetaGeo(BaseFitter):
         start = np.ones(4) if initial_params is None else np.array(
             [initial_params[k] for k in self._param_names], dtype=np.float64)
 
-        def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-            params = np.exp(log_params)
-            ll, g = _loglik(params, data, grad=True)
-            value = -ll / data.n + pen * float(np.sum(params ** 2))
-            grad_nat = -g / data.n + 2.0 * pen * params
-            if not np.isfinite(value):
-                return 1e100, np.zeros(4)
-            return value, grad_nat * params
+        def objective(on: _Data) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+            def value_and_grad(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+                params = np.exp(log_params)
+                ll, g = _loglik(params, on, grad=True)
+                value = -ll / on.n + pen * float(np.sum(params ** 2))
+                grad_nat = -g / on.n + 2.0 * pen * params
+                if not np.isfinite(value):
+                    return 1e100, np.zeros(4)
+                return value, grad_nat * params
 
-        x0 = np.log(start)
+            return value_and_grad
+
         sample = warm_start_rows(len(data.w)) if initial_params is None else None
-        if sample is not None:  # a quick fit on a systematic sample of the distinct rows first
-            full = data
-            data = _Data(full.x[sample], full.t_x[sample], full.T[sample], full.w[sample])
-            try:
-                x0 = fit_log_params(objective, x0, jac=True, model="BetaGeo", n_obs=data.n).x
-            except ConvergenceError:
-                x0 = np.log(start)
-            data = full
-        res = fit_log_params(objective, x0, jac=True, model="BetaGeo", n_obs=data.n)
-        params = np.exp(res.x)
+        if sample is not None:  # a fit on a sample of the distinct rows, then Newton steps on all of them
+            part = _Data(data.x[sample], data.t_x[sample], data.T[sample], data.w[sample])
+            log_params, n_iter = fit_with_warm_start(objective, data, part, np.log(start), model="BetaGeo")
+        else:
+            res = fit_log_params(objective(data), np.log(start), jac=True, model="BetaGeo", n_obs=data.n)
+            log_params, n_iter = res.x, int(res.nit)
+        params = np.exp(log_params)
         self.params_ = {k: float(v) for k, v in zip(self._param_names, params, strict=True)}
         self.log_likelihood_ = _loglik(params, data, grad=False)[0]
         self.standard_errors_ = standard_errors(lambda p: -_loglik(p, data, grad=False)[0], params,
                                                 self._param_names, "BetaGeo",
                                                 neg_grad=lambda p: -_loglik(p, data, grad=True)[1])
         self.n_customers_ = round(data.n)
-        self.n_iter_ = int(res.nit)
+        self.n_iter_ = n_iter
         return self
 
     def log_likelihood(self, frequency: Any, recency: Any = None, T: Any = None) -> float:

@@ -19,7 +19,14 @@ import pandas as pd
 from scipy.special import digamma, gammaln
 
 from crmscore.errors import DataError
-from crmscore.models._base import BaseFitter, as_float_array, fit_log_params, pick_columns, standard_errors
+from crmscore.models._base import (
+    BaseFitter,
+    as_float_array,
+    fit_log_params,
+    pick_columns,
+    standard_errors,
+    wdot,
+)
 
 __all__ = ["GammaGamma"]
 
@@ -45,9 +52,9 @@ class _Data:
         self.n = float(w.sum())
         self.ux, self.ix = np.unique(x, return_inverse=True)
         self.wx = np.bincount(self.ix, weights=w)  # total weight per distinct x
-        self.sum_log_m = float(np.dot(w, np.log(m)))
-        self.sum_x_log_m = float(np.dot(w * x, np.log(m)))
-        self.sum_x_log_x = float(np.dot(w * x, np.log(x)))
+        self.sum_log_m = wdot(w, np.log(m))
+        self.sum_x_log_m = wdot(w * x, np.log(m))
+        self.sum_x_log_x = wdot(w * x, np.log(x))
 
 
 def _loglik(params: np.ndarray, d: _Data, grad: bool) -> tuple[float, np.ndarray]:
@@ -56,15 +63,15 @@ def _loglik(params: np.ndarray, d: _Data, grad: bool) -> tuple[float, np.ndarray
     lg = gammaln(px + q) - gammaln(px) - gammaln(q)
     log_den = np.log(v + d.x * d.m)
     kx = p * d.x + q
-    total = (float(np.dot(d.wx, lg)) + d.n * q * np.log(v) + p * d.sum_x_log_m - d.sum_log_m
-             + p * d.sum_x_log_x - float(np.dot(d.w * kx, log_den)))
+    total = (wdot(d.wx, lg) + d.n * q * np.log(v) + p * d.sum_x_log_m - d.sum_log_m
+             + p * d.sum_x_log_x - wdot(d.w * kx, log_den))
     if not grad:
         return total, np.empty(0)
     dig_pq = digamma(px + q)
-    g_p = (float(np.dot(d.wx * d.ux, dig_pq - digamma(px))) + d.sum_x_log_m + d.sum_x_log_x
-           - float(np.dot(d.w * d.x, log_den)))
-    g_q = float(np.dot(d.wx, dig_pq)) - d.n * digamma(q) + d.n * np.log(v) - float(np.dot(d.w, log_den))
-    g_v = d.n * q / v - float(np.dot(d.w * kx, 1.0 / (v + d.x * d.m)))
+    g_p = (wdot(d.wx * d.ux, dig_pq - digamma(px)) + d.sum_x_log_m + d.sum_x_log_x
+           - wdot(d.w * d.x, log_den))
+    g_q = wdot(d.wx, dig_pq) - d.n * digamma(q) + d.n * np.log(v) - wdot(d.w, log_den)
+    g_v = d.n * q / v - wdot(d.w * kx, 1.0 / (v + d.x * d.m))
     return total, np.array([g_p, g_q, g_v])
 
 

@@ -31,6 +31,7 @@ from crmscore.models._base import (
     rft_inputs,
     standard_errors,
     warm_start_rows,
+    wdot,
 )
 
 __all__ = ["ParetoNBD"]
@@ -87,7 +88,7 @@ def _loglik(params: np.ndarray, d: _Data) -> float:
     second = (np.log(s) - np.log(r + s + d.ux))[d.ix] + log_a0
     lg = (gammaln(r + d.ux) - gammaln(r))[d.ix]
     rows = lg + np.logaddexp(first, second)
-    return float(np.dot(d.w, rows)) + d.n * (r * np.log(alpha) + s * np.log(beta))
+    return wdot(d.w, rows) + d.n * (r * np.log(alpha) + s * np.log(beta))
 
 
 class ParetoNBD(BaseFitter):
