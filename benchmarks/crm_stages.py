@@ -208,10 +208,39 @@ def predictions(data: DataSpec) -> Timed:
     return Timed(run)
 
 
-@stage("crmscore_churn", group="churn", engine="crmscore", title="crmscore churn scoring")
-def churn(data: DataSpec) -> Timed:
-    _need("crmscore.models.churn")
-    raise Unavailable("not yet available: churn stage to be written when crmscore.models.churn lands")
+def _pandas_tables(data: DataSpec, names: tuple[str, ...]) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    return {n: pq.read_table(data.parquet(n)).to_pandas() for n in names}
+
+
+@stage("crmscore_churn_fit", group="churn", engine="crmscore",
+       title="crmscore ChurnModel.fit (4 rolling origins, engine features, all tables)", timeout_s=900, max_runs=2)
+def churn_fit(data: DataSpec) -> Timed:
+    churn = _need("crmscore.models.churn", "ChurnModel")
+    _con, tables = _ibis_tables(data, ALL_TABLES)
+
+    def run() -> dict[str, Any]:
+        model = churn.ChurnModel().fit(tables, data.as_of)
+        return {"mode": model.mode_, "origins": len(model.origins_)}
+
+    return Timed(run)
+
+
+@stage("crmscore_churn", group="churn", engine="crmscore",
+       title="crmscore churn scoring: ChurnModel.predict with 3 reasons (model fitted untimed)", timeout_s=900,
+       max_runs=3)
+def churn_predict(data: DataSpec) -> Timed:
+    churn = _need("crmscore.models.churn", "ChurnModel")
+    _con, tables = _ibis_tables(data, ALL_TABLES)
+    model = churn.ChurnModel().fit(tables, data.as_of)
+
+    def run() -> dict[str, Any]:
+        risk = model.predict(tables, data.as_of)
+        return {"customers": len(risk), "mean_risk": round(float(risk["churn_risk"].mean()), 4),
+                "mode": model.mode_}
+
+    return Timed(run)
 
 
 # --- snapshots and the whole pipeline ------------------------------------------------------------------------
@@ -262,8 +291,29 @@ def snapshots_24(data: DataSpec) -> Timed:
     return Timed(run, before=before, after=after)
 
 
-@stage("crmscore_pipeline", group="pipeline", engine="crmscore", title="crmscore whole pipeline")
+@stage("crmscore_pipeline", group="pipeline", engine="crmscore",
+       title="crmscore run_scoring: features, classes, models, churn, scorecard, snapshot (data loaded untimed)",
+       timeout_s=1800, max_runs=2)
 def whole_pipeline(data: DataSpec) -> Timed:
-    _need("crmscore.services.pipeline")
-    raise Unavailable("not yet available: whole-pipeline stage to be written when crmscore.services.pipeline "
-                      "lands (import all tables + score + snapshot)")
+    pipeline = _need("crmscore.services.pipeline", "run_scoring")
+    workspace = _need("crmscore.workspace", "Workspace")
+    state: dict[str, Any] = {}
+
+    def before() -> None:
+        tmp = Path(tempfile.mkdtemp(prefix="crmscore-bench-pipe-"))
+        ws = workspace.Workspace.init(tmp / "ws")
+        raw = ws.warehouse.con.con
+        for name in ALL_TABLES:
+            raw.execute(f"INSERT INTO {name} BY NAME SELECT * FROM read_parquet('{data.parquet(name)}')")
+        state.update(tmp=tmp, ws=ws)
+
+    def run() -> dict[str, Any]:
+        result = pipeline.run_scoring(state["ws"], data.as_of)
+        info = getattr(result, "snapshot", result)
+        return {"customers": int(getattr(info, "customer_count", 0) or 0)}
+
+    def after() -> None:
+        state["ws"].close()
+        shutil.rmtree(state["tmp"], ignore_errors=True)
+
+    return Timed(run, before=before, after=after)

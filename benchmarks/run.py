@@ -283,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-lifetimes", action="store_true", help="skip the lifetimes peer environment")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other stages of an existing results file (re-run only --only)")
     parser.add_argument("--cache", type=Path, default=bench_data.CACHE, help="data cache folder")
     args = parser.parse_args(argv)
     customers = bench_data.parse_scale(args.scale)
@@ -291,6 +293,16 @@ def main(argv: list[str] | None = None) -> int:
     doc = run_suite(spec, runs=runs, only=[s for s in args.only.split(",") if s] or None,
                     skip=[s for s in args.skip.split(",") if s], lifetimes=not args.no_lifetimes)
     args.out.mkdir(parents=True, exist_ok=True)
+    previous = args.out / f"{args.scale}.json"
+    if args.merge and previous.exists():
+        old = json.loads(previous.read_text())
+        fresh = {r["stage"] for r in doc["stages"]}
+        kept = [r for r in old["stages"] if r["stage"] not in fresh]
+        order = {name: i for i, name in enumerate(GROUPS)}
+        doc["stages"] = sorted(kept + doc["stages"], key=lambda r: (order[r["group"]], r["engine"] != "crmscore",
+                                                                      r["stage"]))
+        doc["ratios"] = ratios(doc["stages"])
+        doc["merged_from"] = old.get("date")
     (args.out / f"{args.scale}.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     (args.out / f"{args.scale}.md").write_text(render_markdown(doc))
     print(f"wrote {args.out / (args.scale + '.json')} and {args.out / (args.scale + '.md')}")
