@@ -24,3 +24,12 @@ def test_readme_starts_with_the_two_commands_and_links_resolve() -> None:
     for link in re.findall(r"\]\(([^)#]+)\)", readme):
         if not link.startswith("http"):
             assert (ROOT / link).exists(), f"README links to missing {link}"
+
+
+def test_readme_library_example_runs(capsys) -> None:  # type: ignore[no-untyped-def]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = readme.split("```python", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})  # the README's own example, as a user would paste it
+    out = capsys.readouterr().out
+    assert "{'r': 0.243, 'alpha': 4.414, 'a': 0.793, 'b': 2.426}" in out
+    assert "rfm_segment" in out
