@@ -152,6 +152,22 @@ def test_analytic_gradients_match_finite_differences(cdnow: pd.DataFrame) -> Non
     numeric = approx_fprime(point, lambda p: bg_mod._loglik(p, data, grad=False)[0], 1e-6)
     assert analytic == pytest.approx(numeric, rel=1e-4)
 
+    # Pareto/NBD: analytic chain rule, central differences only inside the hypergeometric terms; both parameter
+    # orderings (alpha >= beta and alpha < beta use different 2F1 forms)
+    pdata = pnbd_mod._Data(x, t_x, t_cap, None)
+    for point in (np.array([0.55, 10.6, 0.6, 11.7]), np.array([0.8, 3.0, 1.4, 40.0]),
+                  np.array([2.0, 30.0, 0.3, 12.0])):
+        analytic = pnbd_mod._loglik(point, pdata, grad=True)[1]
+        h = 1e-6 * point
+        numeric = np.array([(pnbd_mod._loglik(point + h[i] * e, pdata)[0]
+                             - pnbd_mod._loglik(point - h[i] * e, pdata)[0]) / (2 * h[i])
+                            for i, e in enumerate(np.eye(4))])
+        assert analytic == pytest.approx(numeric, rel=1e-4, abs=1e-3)
+        # the compressed likelihood is the sum of the per-customer likelihoods
+        log_a0 = pnbd_mod._log_a0((x, t_x, np.arange(len(x))), (x, t_cap, np.arange(len(x))), tuple(point))
+        rows = pnbd_mod._row_loglik(tuple(point), x, t_x, t_cap, log_a0)
+        assert pnbd_mod._loglik(point, pdata)[0] == pytest.approx(float(rows.sum()), rel=1e-12)
+
     rep = x > 0
     gdata = gg_mod._Data(x[rep], cdnow["monetary_value_cal"].to_numpy()[rep], np.ones(int(rep.sum())))
     point = np.array([5.0, 3.0, 12.0])

@@ -18,16 +18,18 @@ per distinct pair, which is what makes a million customers tractable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, gammaln, hyp2f1
+import pandas as pd
+from scipy.special import digamma, expit, gammaln, hyp2f1
 
-from crmscore.errors import ConvergenceError
 from crmscore.models._base import (
     BaseFitter,
     compress_codes,
     fit_log_params,
+    fit_with_warm_start,
     rft_inputs,
     standard_errors,
     warm_start_rows,
@@ -38,16 +40,28 @@ __all__ = ["ParetoNBD"]
 
 
 class _Data:
+    """Distinct (x, t_x, T) rows, and the distinct (x, t_x) and (x, T) pairs the hypergeometric terms need.
+
+    Rows with t_x = T (A0 = 0: their likelihood is the "alive throughout" term alone, which depends on (x, T)
+    only) are folded into per-pair weights; only the rows with t_x < T are visited per evaluation.
+    """
+
     def __init__(self, x: np.ndarray, t_x: np.ndarray, t_cap: np.ndarray, weights: np.ndarray | None) -> None:
         (uniques, codes), _row, w = compress_codes(x, t_x, t_cap, weights=weights)
         self.w, self.n = w, float(w.sum())
         (self.ux, ut, self.uT), (self.ix, it, self.iT) = uniques, codes
         self.x, self.t_x, self.T = self.ux[self.ix], ut[it], self.uT[self.iT]
+        self.wx = np.bincount(self.ix, weights=w, minlength=len(self.ux))
         # distinct (x, t_x) and (x, T) pairs: the hypergeometric terms are evaluated once per pair
-        (pair_u, pair_c), self.ipt, _w = compress_codes(self.x, self.t_x)
-        self.px_t, self.pt = pair_u[0][pair_c[0]], pair_u[1][pair_c[1]]
-        (pair_u, pair_c), self.ipT, _w = compress_codes(self.x, self.T)
-        self.px_T, self.pT = pair_u[0][pair_c[0]], pair_u[1][pair_c[1]]
+        self.ipt, pair = pd.factorize(self.ix * len(ut) + it)
+        self.px_t, self.pt = self.ux[pair // len(ut)], ut[pair % len(ut)]
+        self.ipT, pair = pd.factorize(self.ix * len(self.uT) + self.iT)
+        self.px_T, self.pT = self.ux[pair // len(self.uT)], self.uT[pair % len(self.uT)]
+        self.wpT = np.bincount(self.ipT, weights=w, minlength=len(self.pT))  # weight per (x, T) pair
+        # rows with t_x < T, the only ones with a per-row term
+        inner = self.t_x < self.T
+        self.r_w = w[inner]
+        self.r_ix, self.r_ipt, self.r_ipT = (c[inner].astype(np.intp) for c in (self.ix, self.ipt, self.ipT))
 
 
 def _log_hyp_term(x: np.ndarray, t: np.ndarray, r: float, alpha: float, s: float, beta: float) -> np.ndarray:
@@ -81,21 +95,95 @@ def _row_loglik(params: tuple[float, float, float, float], x: np.ndarray, t_x: n
     return gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) + np.logaddexp(first, second)
 
 
-def _loglik(params: np.ndarray, d: _Data) -> float:
+def _hyp_terms(x: np.ndarray, t: np.ndarray, r: float, alpha: float, s: float, beta: float,
+               grad: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``_log_hyp_term`` and, with ``grad``, its derivatives with respect to (r, alpha, s, beta) (4 × n).
+
+    The derivative in z is analytic (d/dz 2F1(a, b; c; z) = ab/c · 2F1(a+1, b+1; c+1; z)); those in the
+    parameters are central differences of log 2F1 (the shift of a and c together, and of b).
+    """
+    k = r + s + x
+    if alpha >= beta:
+        big, small, second = alpha, beta, np.full_like(x, s + 1.0)
+    else:
+        big, small, second = beta, alpha, r + x
+    z = (big - small) / (big + t)
+    f0 = hyp2f1(k, second, k + 1.0, z)
+    log_big = np.log(big + t)
+    value = np.log(f0) - k * log_big
+    if not grad:
+        return value, np.empty((4, 0))
+    h = 1e-5
+    d_k = (np.log(hyp2f1(k + h, second, k + 1.0 + h, z)) - np.log(hyp2f1(k - h, second, k + 1.0 - h, z))) / (2 * h)
+    d_b = (np.log(hyp2f1(k, second + h, k + 1.0, z)) - np.log(hyp2f1(k, second - h, k + 1.0, z))) / (2 * h)
+    d_z = k * second / (k + 1.0) * hyp2f1(k + 1.0, second + 1.0, k + 2.0, z) / f0
+    dz_big, dz_small = (small + t) / (big + t) ** 2, -1.0 / (big + t)
+    d_big = d_z * dz_big - k / (big + t)
+    d_small = d_z * dz_small
+    if alpha >= beta:  # second = s + 1
+        out = (d_k - log_big, d_big, d_k + d_b - log_big, d_small)
+    else:  # second = r + x
+        out = (d_k + d_b - log_big, d_small, d_k - log_big, d_big)
+    return value, np.stack(out)
+
+
+def _loglik(params: np.ndarray, d: _Data, grad: bool = False) -> tuple[float, np.ndarray]:
+    """Total log-likelihood and its gradient with respect to (r, alpha, s, beta).
+
+    Per row, log L = lg(x) + r log α + s log β + F(x, T) + softplus(S(x) + log A0 − F(x, T)) with
+    F = −(r + x) log(α + T) − s log(β + T) and S = log s − log(r + s + x); the gradient is the chain rule
+    through softplus and log A0 = u + log(1 − e^(v−u)), with the per-row weights summed per pair before they
+    meet the per-pair derivatives.
+    """
     r, alpha, s, beta = (float(v) for v in params)
-    log_a0 = _log_a0((d.px_t, d.pt, d.ipt), (d.px_T, d.pT, d.ipT), (r, alpha, s, beta))
-    first = -(r + d.x) * np.log(alpha + d.uT)[d.iT] - s * np.log(beta + d.uT)[d.iT]
-    second = (np.log(s) - np.log(r + s + d.ux))[d.ix] + log_a0
-    lg = (gammaln(r + d.ux) - gammaln(r))[d.ix]
-    rows = lg + np.logaddexp(first, second)
-    return wdot(d.w, rows) + d.n * (r * np.log(alpha) + s * np.log(beta))
+    ux = d.ux
+    u_p, du_p = _hyp_terms(d.px_t, d.pt, r, alpha, s, beta, grad)
+    v_p, dv_p = _hyp_terms(d.px_T, d.pT, r, alpha, s, beta, grad)
+    lTa, lTb = np.log(alpha + d.pT), np.log(beta + d.pT)
+    f_p = -(r + d.px_T) * lTa - s * lTb
+    s_x = np.log(s) - np.log(r + s + ux)
+    # rows with t_x < T
+    u = u_p[d.r_ipt]
+    diff = v_p[d.r_ipT]
+    diff -= u
+    np.minimum(diff, -1e-12, out=diff)  # v < u there; guards rounding
+    e = np.exp(diff, out=diff)
+    lse = np.log1p(-e)
+    lse += u
+    lse += s_x[d.r_ix]
+    lse -= f_p[d.r_ipT]  # = log-odds of "died in (t_x, T)" against "alive at T"
+    soft = np.logaddexp(0.0, lse)
+    lg = gammaln(r + ux) - gammaln(r)
+    total = (wdot(d.wx, lg) + d.n * (r * np.log(alpha) + s * np.log(beta)) + wdot(d.wpT, f_p)
+             + wdot(d.r_w, soft))
+    if not grad:
+        return total, np.empty(0)
+
+    w_pi = expit(lse, out=soft)
+    w_pi *= d.r_w
+    c_x = np.bincount(d.r_ix, weights=w_pi, minlength=len(ux))  # weight on S(x)
+    b_T = d.wpT - np.bincount(d.r_ipT, weights=w_pi, minlength=len(d.pT))  # weight on F(x, T)
+    one_m_e = np.subtract(1.0, e, out=lse)
+    w_u = np.divide(w_pi, one_m_e, out=w_pi)  # d log A0 = (du - e dv) / (1 - e)
+    a_t = np.bincount(d.r_ipt, weights=w_u, minlength=len(d.pt))
+    w_u *= e
+    a_T = np.bincount(d.r_ipT, weights=w_u, minlength=len(d.pT))
+    dig_r = digamma(r + ux) - digamma(r)
+    inv_rsx = 1.0 / (r + s + ux)
+    g = du_p @ a_t - dv_p @ a_T
+    g[0] += wdot(d.wx, dig_r) + d.n * np.log(alpha) - wdot(b_T, lTa) - wdot(c_x, inv_rsx)
+    g[1] += d.n * r / alpha - wdot(b_T, (r + d.px_T) / (alpha + d.pT))
+    g[2] += d.n * np.log(beta) - wdot(b_T, lTb) + wdot(c_x, 1.0 / s - inv_rsx)
+    g[3] += d.n * s / beta - wdot(b_T, s / (beta + d.pT))
+    return total, g
 
 
 class ParetoNBD(BaseFitter):
     """The Pareto/NBD model of repeat purchasing.
 
     ``penalizer`` adds ``penalizer · Σ θ²`` to the mean negative log-likelihood (0: plain maximum likelihood).
-    The gradient is taken numerically (central differences on the compressed data).
+    The gradient is analytic except for the hypergeometric terms' parameter derivatives (central
+    differences, once per distinct (x, t_x) and (x, T) pair).
 
     Fitted attributes: ``params_`` (``r, alpha, s, beta``), ``log_likelihood_``, ``standard_errors_``,
     ``n_customers_``, ``n_iter_``.
@@ -123,46 +211,38 @@ class ParetoNBD(BaseFitter):
         start = np.ones(4) if initial_params is None else np.array(
             [initial_params[k] for k in self._param_names], dtype=np.float64)
 
-        def value(log_params: np.ndarray) -> float:
-            params = np.exp(log_params)
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                v = -_loglik(params, data) / data.n + pen * float(np.sum(params ** 2))
-            return v if np.isfinite(v) else 1e100
+        def objective(on: _Data) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+            def value_and_grad(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+                params = np.exp(log_params)
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    ll, g = _loglik(params, on, grad=True)
+                value = -ll / on.n + pen * float(np.sum(params ** 2))
+                if not (np.isfinite(value) and np.all(np.isfinite(g))):
+                    return 1e100, np.zeros(4)
+                return value, (-g / on.n + 2.0 * pen * params) * params
 
-        def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-            f0 = value(log_params)
-            grad = np.empty(4)
-            h = 1e-6
-            for i in range(4):
-                step = np.zeros(4)
-                step[i] = h
-                grad[i] = (value(log_params + step) - value(log_params - step)) / (2 * h)
-            return f0, grad
+            return value_and_grad
 
-        x0 = np.log(start)
         sample = warm_start_rows(len(data.w)) if initial_params is None else None
-        if sample is not None:  # a quick fit on a systematic sample of the distinct rows first
-            full = data
-            data = _Data(full.x[sample], full.t_x[sample], full.T[sample], full.w[sample])
-            try:
-                x0 = fit_log_params(objective, x0, jac=True, model="ParetoNBD", n_obs=data.n).x
-            except ConvergenceError:
-                x0 = np.log(start)
-            data = full
-        res = fit_log_params(objective, x0, jac=True, model="ParetoNBD", n_obs=data.n)
-        params = np.exp(res.x)
+        if sample is not None:  # a fit on a sample of the distinct rows, then Newton steps on all of them
+            part = _Data(data.x[sample], data.t_x[sample], data.T[sample], data.w[sample])
+            log_params, n_iter = fit_with_warm_start(objective, data, part, np.log(start), model="ParetoNBD")
+        else:
+            res = fit_log_params(objective(data), np.log(start), jac=True, model="ParetoNBD", n_obs=data.n)
+            log_params, n_iter = res.x, int(res.nit)
+        params = np.exp(log_params)
         self.params_ = {k: float(v) for k, v in zip(self._param_names, params, strict=True)}
-        self.log_likelihood_ = _loglik(params, data)
-        self.standard_errors_ = standard_errors(lambda p: -_loglik(p, data), params, self._param_names,
-                                                "ParetoNBD")
+        self.log_likelihood_ = _loglik(params, data)[0]
+        self.standard_errors_ = standard_errors(lambda p: -_loglik(p, data)[0], params, self._param_names,
+                                                "ParetoNBD", neg_grad=lambda p: -_loglik(p, data, grad=True)[1])
         self.n_customers_ = round(data.n)
-        self.n_iter_ = int(res.nit)
+        self.n_iter_ = n_iter
         return self
 
     def log_likelihood(self, frequency: Any, recency: Any = None, T: Any = None) -> float:
         """Total log-likelihood of data under the fitted parameters."""
         x, t_x, t_cap = rft_inputs(frequency, recency, T, "ParetoNBD.log_likelihood")
-        return _loglik(np.array(self._params()), _Data(x, t_x, t_cap, None))
+        return _loglik(np.array(self._params()), _Data(x, t_x, t_cap, None))[0]
 
     def _log_odds_dead(self, x: np.ndarray, t_x: np.ndarray, t_cap: np.ndarray) -> np.ndarray:
         r, alpha, s, beta = self._params()
