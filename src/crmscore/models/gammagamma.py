@@ -12,6 +12,7 @@ so each likelihood evaluation costs one logarithm per customer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,8 +24,10 @@ from crmscore.models._base import (
     BaseFitter,
     as_float_array,
     fit_log_params,
+    fit_with_warm_start,
     pick_columns,
     standard_errors,
+    warm_start_rows,
     wdot,
 )
 
@@ -50,28 +53,33 @@ class _Data:
     def __init__(self, x: np.ndarray, m: np.ndarray, w: np.ndarray) -> None:
         self.x, self.m, self.w = x, m, w
         self.n = float(w.sum())
-        self.ux, self.ix = np.unique(x, return_inverse=True)
-        self.wx = np.bincount(self.ix, weights=w)  # total weight per distinct x
-        self.sum_log_m = wdot(w, np.log(m))
-        self.sum_x_log_m = wdot(w * x, np.log(m))
-        self.sum_x_log_x = wdot(w * x, np.log(x))
+        codes, self.ux = pd.factorize(x, sort=True)
+        self.wx = np.bincount(codes, weights=w, minlength=len(self.ux))  # total weight per distinct x
+        self.w_x = w * x
+        self.xm = x * m
+        log_m = np.log(m)
+        self.sum_log_m = wdot(w, log_m)
+        self.sum_x_log_m = wdot(self.w_x, log_m)
+        self.sum_x_log_x = wdot(self.w_x, np.log(x))
 
 
 def _loglik(params: np.ndarray, d: _Data, grad: bool) -> tuple[float, np.ndarray]:
-    p, q, v = params
+    p, q, v = (float(val) for val in params)
     px = p * d.ux
     lg = gammaln(px + q) - gammaln(px) - gammaln(q)
-    log_den = np.log(v + d.x * d.m)
-    kx = p * d.x + q
+    den = d.xm + v
+    log_den = np.log(den)
+    # Σ w (p x + q) log(v + x z̄) = p Σ w x log(..) + q Σ w log(..)
+    s_x_log, s_log = wdot(d.w_x, log_den), wdot(d.w, log_den)
     total = (wdot(d.wx, lg) + d.n * q * np.log(v) + p * d.sum_x_log_m - d.sum_log_m
-             + p * d.sum_x_log_x - wdot(d.w * kx, log_den))
+             + p * d.sum_x_log_x - p * s_x_log - q * s_log)
     if not grad:
         return total, np.empty(0)
     dig_pq = digamma(px + q)
-    g_p = (wdot(d.wx * d.ux, dig_pq - digamma(px)) + d.sum_x_log_m + d.sum_x_log_x
-           - wdot(d.w * d.x, log_den))
-    g_q = wdot(d.wx, dig_pq) - d.n * digamma(q) + d.n * np.log(v) - wdot(d.w, log_den)
-    g_v = d.n * q / v - wdot(d.w * kx, 1.0 / (v + d.x * d.m))
+    inv = np.reciprocal(den, out=den)
+    g_p = wdot(d.wx * d.ux, dig_pq - digamma(px)) + d.sum_x_log_m + d.sum_x_log_x - s_x_log
+    g_q = wdot(d.wx, dig_pq) - d.n * digamma(q) + d.n * np.log(v) - s_log
+    g_v = d.n * q / v - p * wdot(d.w_x, inv) - q * wdot(d.w, inv)
     return total, np.array([g_p, g_q, g_v])
 
 
@@ -109,23 +117,32 @@ class GammaGamma(BaseFitter):
         start = np.ones(3) if initial_params is None else np.array(
             [initial_params[k] for k in self._param_names], dtype=np.float64)
 
-        def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-            params = np.exp(log_params)
-            ll, g = _loglik(params, data, grad=True)
-            val = -ll / data.n + pen * float(np.sum(params ** 2))
-            if not np.isfinite(val):
-                return 1e100, np.zeros(3)
-            return val, (-g / data.n + 2.0 * pen * params) * params
+        def objective(on: _Data) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+            def value_and_grad(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+                params = np.exp(log_params)
+                ll, g = _loglik(params, on, grad=True)
+                val = -ll / on.n + pen * float(np.sum(params ** 2))
+                if not np.isfinite(val):
+                    return 1e100, np.zeros(3)
+                return val, (-g / on.n + 2.0 * pen * params) * params
 
-        res = fit_log_params(objective, np.log(start), jac=True, model="GammaGamma", n_obs=data.n)
-        params = np.exp(res.x)
+            return value_and_grad
+
+        sample = warm_start_rows(len(data.w)) if initial_params is None else None
+        if sample is not None:  # a fit on a systematic sample of the customers, then Newton steps on all
+            part = _Data(data.x[sample], data.m[sample], data.w[sample])
+            log_params, n_iter = fit_with_warm_start(objective, data, part, np.log(start), model="GammaGamma")
+        else:
+            res = fit_log_params(objective(data), np.log(start), jac=True, model="GammaGamma", n_obs=data.n)
+            log_params, n_iter = res.x, int(res.nit)
+        params = np.exp(log_params)
         self.params_ = {k: float(val) for k, val in zip(self._param_names, params, strict=True)}
         self.log_likelihood_ = _loglik(params, data, grad=False)[0]
         self.standard_errors_ = standard_errors(lambda prm: -_loglik(prm, data, grad=False)[0], params,
                                                 self._param_names, "GammaGamma",
                                                 neg_grad=lambda prm: -_loglik(prm, data, grad=True)[1])
         self.n_customers_ = round(data.n)
-        self.n_iter_ = int(res.nit)
+        self.n_iter_ = n_iter
         return self
 
     def expected_spend(self, frequency: Any, monetary_value: Any = None) -> np.ndarray:
