@@ -18,6 +18,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+import crmscore
 from crmscore.app import create_app
 from crmscore.app.auth import create_token
 from crmscore.app.permissions import Principal
@@ -51,7 +52,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     ws = Workspace.init(tmp_path_factory.mktemp("roles") / "ws")
     snaps = seed_scope_workspace(ws)
     with ws.session() as s:
-        s.add(ScorecardVersion(name="default", version=1, content_hash="0" * 64, spec_yaml="name: default\n",
+        template = Path(crmscore.__file__).parent / "scorecards" / "templates" / "b2b-default.yaml"
+        s.add(ScorecardVersion(name="b2b-default", version=1, content_hash="0" * 64,
+                               spec_yaml=template.read_text(encoding="utf-8"),
                                status="published", is_default=True, published_by="admin", published_at=utcnow()))
         s.add(Job(kind="score", status="succeeded", progress=1.0, params={}, created_by="admin",
                   started_at=utcnow()))
@@ -146,6 +149,10 @@ def check_users(role: str, body: Any) -> None:
 _new_user_seq = iter(range(1000))
 
 
+def _current_spec(env: Env) -> dict[str, Any]:
+    return dict(env.call("admin", "GET", "/api/scorecards/current").json()["spec"])
+
+
 def _new_user(env: Env, role: str) -> dict[str, Any]:
     return {"json": {"username": f"new_{role}_{next(_new_user_seq)}", "password": "long enough password",
                      "role": "rep", "scope": "self", "owner_id": "r9"}}
@@ -196,6 +203,24 @@ MATRIX: list[Row] = [
     Row("POST", "/api/scoring", {"admin": 202, "manager": FORBIDDEN, "analyst": 202, "rep_a": FORBIDDEN,
                                  "rep_b": FORBIDDEN},
         kwargs=lambda env, role: {"json": {"scorecard": "no-such-scorecard"}}),
+    # the dashboard's extra routes (crmscore.app.api.dashboard_extra)
+    Row("POST", "/api/imports/preview", {"admin": OK, "manager": FORBIDDEN, "analyst": OK, "rep_a": FORBIDDEN,
+                                         "rep_b": FORBIDDEN},
+        kwargs=lambda env, role: {"data": {"kind": "customers"},
+                                  "files": {"file": ("c.csv", b"customer_id,name\nc9,Nine\n", "text/csv")}}),
+    Row("GET", "/api/imports/{job_id}/quarantine", {"admin": NOT_FOUND, "manager": FORBIDDEN, "analyst": NOT_FOUND,
+                                                    "rep_a": FORBIDDEN, "rep_b": FORBIDDEN},
+        path=lambda env: f"/api/imports/{env.ids['job']}/quarantine"),
+    Row("GET", "/api/kpis/periods", EVERYONE),
+    Row("GET", "/api/scorecards/current", EVERYONE),
+    Row("POST", "/api/scorecards/validate", {r: (FORBIDDEN if r.startswith("rep") else OK) for r in ROLES},
+        kwargs=lambda env, role: {"json": {"spec": _current_spec(env)}}),
+    Row("POST", "/api/scorecards/preview", {r: (FORBIDDEN if r.startswith("rep") else OK) for r in ROLES},
+        kwargs=lambda env, role: {"json": {"spec": _current_spec(env)}}),
+    # publishing needs the configure-scoring flag: the manager's role allows it but the flag is off
+    Row("POST", "/api/scorecards/publish", {"admin": CREATED, "manager": FORBIDDEN, "analyst": CREATED,
+                                            "rep_a": FORBIDDEN, "rep_b": FORBIDDEN},
+        kwargs=lambda env, role: {"json": {"spec": _current_spec(env)}}),
     Row("POST", "/api/auth/logout", EVERYONE),  # last: the role's client logs out (a fresh one is used)
 ]
 
