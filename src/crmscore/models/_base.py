@@ -131,6 +131,21 @@ def unique_rows(*columns: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     return [u[c] for u, c in zip(uniques, codes, strict=True)], row
 
 
+def distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (a, b) pairs by hashing: for every row its pair's index, and the pairs' a and b values.
+
+    >>> code, pa, pb = distinct_pairs(np.array([1., 2., 1.]), np.array([5., 5., 5.]))
+    >>> code.tolist(), pa.tolist(), pb.tolist()
+    ([0, 1, 0], [1.0, 2.0], [5.0, 5.0])
+    """
+    code_a, uniq_a = pd.factorize(a)
+    code_b, uniq_b = pd.factorize(b)
+    n_b = max(len(uniq_b), 1)
+    code, key = pd.factorize(code_a.astype(np.int64) * n_b + code_b)
+    return (code.astype(np.intp), np.asarray(uniq_a, dtype=np.float64)[key // n_b],
+            np.asarray(uniq_b, dtype=np.float64)[key % n_b])
+
+
 def fit_log_params(objective: Callable[[np.ndarray], Any], x0: np.ndarray, *, jac: bool, model: str,
                    n_obs: float, maxiter: int = 2000) -> optimize.OptimizeResult:
     """Minimise ``objective`` (mean negative log-likelihood over log-parameters) with L-BFGS-B.

@@ -190,14 +190,19 @@ class BetaGeo(BaseFitter):
         """
         r, alpha, a, b = self._params()
         x, t_x, t_cap = rft_inputs(frequency, recency, T, "BetaGeo.expected_purchases")
+        alive = expit(-self._log_odds_dead(x, t_x, t_cap, r, alpha, a, b))
+        return np.asarray(self._expected_if_alive(t, x, t_cap) * alive)
+
+    def _expected_if_alive(self, t: Any, x: np.ndarray, t_cap: np.ndarray) -> np.ndarray:
+        """E[Y(t) | alive at T, x, T]: the forecast of a customer known to be alive (depends on x and T only)."""
+        r, alpha, a, b = self._params()
         t_arr = np.asarray(t, dtype=np.float64)
         # (1 - z)^(r+x) 2F1(r+x, b+x; a+b+x-1; z) with z = t / (alpha+T+t), rewritten by Euler's transformation
         # as (1 - z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z): bounded parameters, no overflow for large x.
         one_minus_z = (alpha + t_cap) / (alpha + t_cap + t_arr)
         z = 1.0 - one_minus_z
         head = 1.0 - one_minus_z ** (a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z)
-        numer = (a + b + x - 1.0) / (a - 1.0) * head
-        return np.asarray(numer * expit(-self._log_odds_dead(x, t_x, t_cap, r, alpha, a, b)))
+        return np.asarray((a + b + x - 1.0) / (a - 1.0) * head)
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:
         """E[X(t)]: expected repeat purchases in (0, t] of a customer who just made a first purchase."""

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from crmscore.errors import DataError
-from crmscore.models._base import pick_columns, unique_rows
+from crmscore.models._base import distinct_pairs, pick_columns, rft_inputs, unique_rows
 from crmscore.models.gammagamma import GammaGamma
 from crmscore.models.summary import time_unit_days
 
@@ -41,6 +41,15 @@ def _unit(summary: pd.DataFrame, time_unit: str | float | None) -> float:
                     "pass time_unit='D' or 'W' (the freq used to build the summary)")
 
 
+def _check_terms(horizon_months: int, margin: float, discount_rate: float) -> None:
+    if horizon_months < 1:
+        raise DataError(f"horizon_months must be at least 1, got {horizon_months}")
+    if not 0.0 <= margin <= 1.0:
+        raise DataError(f"margin must be between 0 and 1, got {margin}", "pass a share such as 0.25 for 25 %")
+    if discount_rate <= -1.0:
+        raise DataError(f"discount_rate must be greater than -1, got {discount_rate}")
+
+
 def customer_lifetime_value(transaction_model: PurchaseModel, spend_model: GammaGamma, summary: pd.DataFrame, *,
                             horizon_months: int = 12, margin: float = 1.0, discount_rate: float = 0.01,
                             time_unit: str | float | None = None) -> np.ndarray:
@@ -64,28 +73,45 @@ def customer_lifetime_value(transaction_model: PurchaseModel, spend_model: Gamma
     >>> customer_lifetime_value(bg, gg, summary.head(3), margin=0.0, time_unit="W").tolist()
     [0.0, 0.0, 0.0]
     """
-    if horizon_months < 1:
-        raise DataError(f"horizon_months must be at least 1, got {horizon_months}")
-    if not 0.0 <= margin <= 1.0:
-        raise DataError(f"margin must be between 0 and 1, got {margin}", "pass a share such as 0.25 for 25 %")
-    if discount_rate <= -1.0:
-        raise DataError(f"discount_rate must be greater than -1, got {discount_rate}")
+    _check_terms(horizon_months, margin, discount_rate)
+    return _predict(transaction_model, spend_model, summary, horizon_months=horizon_months, margin=margin,
+                    discount_rate=discount_rate, time_unit=time_unit, where="customer_lifetime_value")["clv"]
+
+
+def _predict(transaction_model: PurchaseModel, spend_model: GammaGamma, summary: pd.DataFrame, *,
+             horizon_months: int, margin: float, discount_rate: float, time_unit: str | float | None,
+             where: str) -> dict[str, np.ndarray]:
+    """p_alive, expected purchases in the horizon, expected spend and CLV per customer (rows in order).
+
+    E[Y(t) | x, t_x, T] = E[Y(t) | alive, x, T] · P(alive | x, t_x, T): the first factor depends on (x, T)
+    only, so the monthly forecasts are evaluated once per distinct (x, T) pair and P(alive) once per
+    customer. A purchase model without ``_expected_if_alive`` is evaluated once per distinct (x, t_x, T).
+    """
     freq, rec, t_cap, money = pick_columns(
         summary, [("frequency", "frequency_cal"), ("recency", "recency_cal"), ("T", "T_cal"),
-                  ("monetary_value", "monetary_value_cal")], "customer_lifetime_value")
+                  ("monetary_value", "monetary_value_cal")], where)
     unit = _unit(summary, time_unit)
-    x, t_x, age = (np.asarray(c, dtype=np.float64) for c in (freq, rec, t_cap))
+    x, t_x, age = rft_inputs(freq, rec, t_cap, where)
     spend = spend_model.expected_spend(x, np.asarray(money, dtype=np.float64))
     months = np.arange(1, horizon_months + 1, dtype=np.float64)
-    # the purchase forecast depends on (x, t_x, T) only: evaluate it once per distinct row
-    (ux, ut, uT), inverse = unique_rows(x, t_x, age)
-    discounted = np.zeros(len(ux))
-    previous = np.zeros(len(ux))
-    for k in months:
-        cum = transaction_model.expected_purchases(k * DAYS_PER_MONTH / unit, ux, ut, uT)
-        discounted += (cum - previous) / (1.0 + discount_rate) ** k
-        previous = cum
-    return np.asarray(margin * spend * discounted[inverse])
+    discount = (1.0 + discount_rate) ** -months
+    if_alive = getattr(transaction_model, "_expected_if_alive", None)
+    if if_alive is not None:
+        code, px, p_age = distinct_pairs(x, age)
+        cum = np.stack([if_alive(k * DAYS_PER_MONTH / unit, px, p_age) for k in months])  # (months, pairs)
+        increments = np.diff(cum, axis=0, prepend=0.0)
+        alive = transaction_model.p_alive(x, t_x, age)
+        expected = cum[-1][code] * alive
+        discounted = (discount @ increments)[code] * alive
+    else:
+        (ux, ut, uT), inverse = unique_rows(x, t_x, age)
+        cum = np.stack([transaction_model.expected_purchases(k * DAYS_PER_MONTH / unit, ux, ut, uT)
+                        for k in months])
+        alive = transaction_model.p_alive(ux, ut, uT)[inverse]
+        expected = cum[-1][inverse]
+        discounted = (discount @ np.diff(cum, axis=0, prepend=0.0))[inverse]
+    return {"p_alive": np.asarray(alive), "expected_purchases": np.asarray(expected), "expected_spend": spend,
+            "clv": np.asarray(margin * spend * discounted)}
 
 
 def clv_table(transaction_model: PurchaseModel, spend_model: GammaGamma, summary: pd.DataFrame, *,
@@ -96,19 +122,12 @@ def clv_table(transaction_model: PurchaseModel, spend_model: GammaGamma, summary
     Columns: ``customer_id`` (when the summary has it), ``p_alive``, ``expected_purchases`` (in the horizon),
     ``expected_spend`` (per purchase), ``clv``.
     """
-    freq, rec, t_cap, money = pick_columns(
-        summary, [("frequency", "frequency_cal"), ("recency", "recency_cal"), ("T", "T_cal"),
-                  ("monetary_value", "monetary_value_cal")], "clv_table")
-    unit = _unit(summary, time_unit)
-    x, t_x, age = (np.asarray(c, dtype=np.float64) for c in (freq, rec, t_cap))
+    _check_terms(horizon_months, margin, discount_rate)
     out = pd.DataFrame(index=summary.index)
     if customer_id_col in summary.columns:
         out[customer_id_col] = summary[customer_id_col]
-    (ux, ut, uT), inverse = unique_rows(x, t_x, age)  # predictions once per distinct (x, t_x, T)
-    out["p_alive"] = transaction_model.p_alive(ux, ut, uT)[inverse]
-    out["expected_purchases"] = transaction_model.expected_purchases(
-        horizon_months * DAYS_PER_MONTH / unit, ux, ut, uT)[inverse]
-    out["expected_spend"] = spend_model.expected_spend(x, np.asarray(money, dtype=np.float64))
-    out["clv"] = customer_lifetime_value(transaction_model, spend_model, summary, horizon_months=horizon_months,
-                                         margin=margin, discount_rate=discount_rate, time_unit=unit)
+    parts = _predict(transaction_model, spend_model, summary, horizon_months=horizon_months, margin=margin,
+                     discount_rate=discount_rate, time_unit=time_unit, where="clv_table")
+    for name in ("p_alive", "expected_purchases", "expected_spend", "clv"):
+        out[name] = parts[name]
     return out

@@ -28,6 +28,7 @@ from scipy.special import digamma, expit, gammaln, hyp2f1
 from crmscore.models._base import (
     BaseFitter,
     compress_codes,
+    distinct_pairs,
     fit_log_params,
     fit_with_warm_start,
     rft_inputs,
@@ -246,8 +247,9 @@ class ParetoNBD(BaseFitter):
 
     def _log_odds_dead(self, x: np.ndarray, t_x: np.ndarray, t_cap: np.ndarray) -> np.ndarray:
         r, alpha, s, beta = self._params()
-        ix = np.arange(len(x))
-        log_a0 = _log_a0((x, t_x, ix), (x, t_cap, ix), (r, alpha, s, beta))
+        # the hypergeometric terms once per distinct (x, t_x) and (x, T) pair
+        (i_t, px_t, pt), (i_T, px_T, pT) = distinct_pairs(x, t_x), distinct_pairs(x, t_cap)
+        log_a0 = _log_a0((px_t, pt, i_t), (px_T, pT, i_T), (r, alpha, s, beta))
         return (np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + t_cap) + s * np.log(beta + t_cap)
                 + log_a0)
 
@@ -259,13 +261,17 @@ class ParetoNBD(BaseFitter):
 
     def expected_purchases(self, t: Any, frequency: Any, recency: Any = None, T: Any = None) -> np.ndarray:
         """E[Y(t) | x, t_x, T]: expected purchases in the next ``t`` time units (Fader & Hardie note, eq. 19)."""
-        r, alpha, s, beta = self._params()
         x, t_x, t_cap = rft_inputs(frequency, recency, T, "ParetoNBD.expected_purchases")
-        t_arr = np.asarray(t, dtype=np.float64)
         alive = self.p_alive(x, t_x, t_cap)
+        return np.asarray(self._expected_if_alive(t, x, t_cap) * alive)
+
+    def _expected_if_alive(self, t: Any, x: np.ndarray, t_cap: np.ndarray) -> np.ndarray:
+        """E[Y(t) | alive at T, x, T]: the forecast of a customer known to be alive (depends on x and T only)."""
+        r, alpha, s, beta = self._params()
+        t_arr = np.asarray(t, dtype=np.float64)
         ratio = (beta + t_cap) / (beta + t_cap + t_arr)
         horizon = np.log(1.0 / ratio) if abs(s - 1.0) < 1e-9 else (1.0 - ratio ** (s - 1.0)) / (s - 1.0)
-        return np.asarray((r + x) * (beta + t_cap) / (alpha + t_cap) * horizon * alive)
+        return np.asarray((r + x) * (beta + t_cap) / (alpha + t_cap) * horizon)
 
     def expected_purchases_new(self, t: Any) -> np.ndarray:
         """E[X(t)]: expected purchases in (0, t] of a newly acquired customer."""
