@@ -2,7 +2,9 @@
 
 Grammar (a subset of Python expressions): numbers, strings, ``True``/``False``, metric names, ``+ - * / %``,
 unary ``-``/``+``/``not``, comparisons (``< <= > >= == !=``, chains allowed), ``and``/``or``,
-``a if cond else b`` and the functions in :data:`FUNCTIONS`. Division by zero gives a missing value.
+``a if cond else b`` and the functions in :data:`FUNCTIONS`. Division by zero gives a missing value;
+``min``/``max`` skip missing arguments (like SQL LEAST/GREATEST: ``max(order_count, 1)`` is 1 without orders);
+every other operation on a missing value gives a missing value (use ``coalesce(x, 0)``).
 
 >>> expr = parse("monetary_365d / max(order_count, 1)")
 >>> sorted(expr.names)
@@ -38,7 +40,8 @@ FUNCTIONS: dict[str, tuple[int, int | None, Callable[..., Any]]] = {
     "sqrt": (1, 1, lambda a: ibis.ifelse(a >= 0, a.sqrt(), ibis.null())),
     "round": (1, 2, lambda a, d=None: a.round(0 if d is None else d)),
     "coalesce": (2, None, lambda *a: ibis.coalesce(*a)),
-    "clip": (3, 3, lambda a, lo, hi: ibis.least(ibis.greatest(a, lo), hi)),
+    "clip": (3, 3, lambda a, lo, hi: ibis.ifelse(a.isnull(), ibis.null("float64"),
+                                                 ibis.least(ibis.greatest(a, lo), hi).cast("float64"))),
     "is_missing": (1, 1, lambda a: a.isnull()),
 }
 

@@ -80,6 +80,17 @@ def _model_at(loc: tuple[Any, ...], raw: Any) -> type[BaseModel] | None:
     return model
 
 
+_BOUNDS = {"less_than_equal": "<=", "less_than": "<", "greater_than_equal": ">=", "greater_than": ">"}
+_MESSAGES = {"float_parsing": "must be a number", "float_type": "must be a number", "int_parsing": "must be a whole number",
+             "string_type": "must be text", "bool_parsing": "must be true or false", "bool_type": "must be true or false",
+             "list_type": "must be a list", "dict_type": "must be a mapping", "model_type": "must be a mapping",
+             "too_short": "must not be empty"}
+
+
+def _bound_key(kind: str) -> str:
+    return {"less_than_equal": "le", "less_than": "lt", "greater_than_equal": "ge", "greater_than": "gt"}[kind]
+
+
 def _pydantic_issues(exc: ValidationError, raw: Any) -> list[ConfigIssue]:
     issues = []
     for err in exc.errors():
@@ -101,6 +112,10 @@ def _pydantic_issues(exc: ValidationError, raw: Any) -> list[ConfigIssue]:
         elif kind == "string_pattern_mismatch":
             msg = "must be lower case letters, digits and underscores (hyphens in a scorecard name), " \
                   "starting with a letter"
+        elif kind in _BOUNDS:
+            msg = f"must be {_BOUNDS[kind]} {err.get('ctx', {}).get(_bound_key(kind))}"
+        elif kind in _MESSAGES:
+            msg = _MESSAGES[kind]
         elif msg.startswith("Value error, "):
             msg = msg.removeprefix("Value error, ")
         issues.append(ConfigIssue(format_path(loc), msg, suggestion))
@@ -112,7 +127,7 @@ def _unknown_metric(path: str, name: Any, catalog: Catalog) -> ConfigIssue | Non
         return None
     close = suggest(name, catalog)
     return ConfigIssue(path, f"unknown metric {name!r}", f"did you mean {close!r}?" if close else
-                       "list metrics with the metric catalog (docs/scorecards.md)")
+                       "see the metric catalog in docs/metrics.md")
 
 
 def _positive(path: str, value: Any) -> ConfigIssue | None:
@@ -130,7 +145,7 @@ def _duplicates(path: str, items: list[Any], key: str, what: str) -> list[Config
         value = item[key]
         if value in seen:
             out.append(ConfigIssue(f"{path}[{i}].{key}", f"duplicate {what} {value!r} (also {path}[{seen[value]}])",
-                                   f"give each {what} a different {key}"))
+                                   f"use a different {key}"))
         else:
             seen[value] = i
     return out
@@ -147,12 +162,13 @@ def _criterion_issues(path: str, crit: dict[str, Any], catalog: Catalog) -> list
     out: list[ConfigIssue | None] = [_positive(f"{path}.weight", crit.get("weight"))]
     metric_name = crit.get("metric")
     out.append(_unknown_metric(f"{path}.metric", metric_name, catalog))
-    out.extend(_expression_issues(f"{path}.expression", crit.get("expression"), catalog, boolean=False))
     method: Method | None = None
     try:
         method = METHODS[crit["method"]["type"]].model_validate(crit["method"])
     except (KeyError, TypeError, ValidationError):
         method = None  # structural problems are reported by pydantic
+    wants_number = None if method is None or method.needs == "any" else False
+    out.extend(_expression_issues(f"{path}.expression", crit.get("expression"), catalog, boolean=wants_number))
     if method is not None:
         out.extend(ConfigIssue(f"{path}.method.{sub}" if sub else f"{path}.method", msg, hint)
                    for sub, msg, hint in method.issues())
