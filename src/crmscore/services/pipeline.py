@@ -247,23 +247,8 @@ def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: st
 
 
 def _resolve_scorecard(ws: Workspace, ref: str | None) -> tuple[Any, int | None, str | None]:
-    """The scorecard spec to use, its published version and content hash (None, None, None if unavailable)."""
-    try:
-        from crmscore.scorecards import versions
-    except ImportError:
-        versions = None  # type: ignore[assignment]
-    if versions is not None and hasattr(versions, "resolve"):
-        return versions.resolve(ws, ref)  # type: ignore[no-any-return]
-    from crmscore.scorecards.validate import read_scorecard
+    """The scorecard spec to use (``NAME[@VERSION]``, default: the published default or b2b-default), its
+    published version (None for a built-in template) and its content hash."""
+    from crmscore.scorecards.versions import resolve
 
-    name = (ref or "b2b-default").split("@")[0]
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "scorecards" / "templates" / f"{name}.yaml"
-    if not path.exists():
-        from crmscore.errors import UnknownName
-
-        raise UnknownName("scorecard", name, [p.stem for p in path.parent.glob("*.yaml")])
-    spec = read_scorecard(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return spec, None, digest
+    return resolve(ws, ref)
