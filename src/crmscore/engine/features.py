@@ -99,6 +99,7 @@ def conform(name: str, table: ir.Table) -> ir.Table:
 # Per-table aggregates. Each returns (customer-level table with customer_id + private columns, fill values).
 
 Fill = dict[str, Any]
+_MONEY = "decimal(18, 2)"
 
 
 @dataclass(frozen=True)
@@ -127,43 +128,45 @@ def _count(cond: ir.BooleanValue) -> ir.IntegerScalar:
 
 
 def _orders(o: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
+    # One window over the orders and one group-by: within each customer's sales ordered by day, an order is
+    # the first of its day when the previous sale is on an earlier day (or there is none); those orders count
+    # the purchase days, and their gap to the previous sale is the inter-purchase gap (one per day but the
+    # first). Same-day orders get a gap of 0 and are not counted. No day-level table is built.
     o = o.filter(o.order_date < d.end_ts)
-    sale = (o.status == "completed") & (o.amount > 0)
+    # Only the columns used below go through the window (it sorts whole rows).
+    o = o.select("customer_id", "amount", "cost", day=o.order_date.date(),
+                 sale=(o.status == "completed") & (o.amount > 0),
+                 returned_pos=(o.status == "returned") & (o.amount > 0))
+    w = ibis.window(group_by=[o.customer_id, o.sale], order_by=o.day)
+    gap = o.day.delta(o.day.lag().over(w), unit="day")
+    o = o.mutate(gap=gap, last_day=o.day.max().over(w))
+    sale = o.sale
+    first_of_day = sale & (o.gap.isnull() | (o.gap > 0))
+    gap_day = sale & (o.gap > 0)  # a purchase day with an earlier one before it
     reversal = o.amount < 0
     counted = sale | reversal
-    daily = o.group_by(customer_id=o.customer_id, day=o.order_date.date()).aggregate(
-        n_sales=_count(sale),
-        sales=o.amount.sum(where=sale),
-        net=o.amount.sum(where=counted),
-        reversed_=(-o.amount).sum(where=reversal),
-        returned_pos=o.amount.sum(where=(o.status == "returned") & (o.amount > 0)),
-        margin=(o.amount - o.cost).sum(where=counted),
-        cost_known=_count(counted & o.cost.notnull()),
-    )
-    is_sale = daily.n_sales > 0
-    w = ibis.window(group_by=[daily.customer_id, is_sale], order_by=daily.day)
-    daily = daily.mutate(is_sale=is_sale, gap=daily.day.delta(daily.day.lag().over(w), unit="day"),
-                         is_last=daily.day.lead().over(w).isnull())
-    s = daily.is_sale
-    in90, in365 = daily.day > d.day(90), daily.day > d.day(365)
-    prev90 = (daily.day > d.day(180)) & (daily.day <= d.day(90))
-    agg = daily.group_by("customer_id").aggregate(
-        _o_purchase_days=_count(s),
-        _o_purchase_days_90d=_count(s & in90),
-        _o_purchase_days_365d=_count(s & in365),
-        _o_order_count=daily.n_sales.sum(),
-        _o_monetary=daily.net.sum(),
-        _o_monetary_90d=daily.net.sum(where=in90),
-        _o_monetary_365d=daily.net.sum(where=in365),
-        _o_monetary_prev_90d=daily.net.sum(where=prev90),
-        _o_first_purchase=daily.day.min(where=s),
-        _o_last_purchase=daily.day.max(where=s),
-        _o_gap_std=daily.gap.cast("float64").std(where=s, how="sample"),
-        _o_last_gap=daily.gap.max(where=s & daily.is_last),
-        _o_returned_value=daily.reversed_.sum().coalesce(0) + daily.returned_pos.sum().coalesce(0),
-        _o_sold_value=daily.sales.sum().coalesce(0) + daily.returned_pos.sum().coalesce(0),
-        _o_margin=daily.margin.sum(),
-        _o_cost_known=daily.cost_known.sum(),
+    returned_pos = o.returned_pos
+    in90, in365 = o.day > d.day(90), o.day > d.day(365)
+    prev90 = (o.day > d.day(180)) & (o.day <= d.day(90))
+    zero = ibis.literal(Decimal(0), _MONEY)
+    agg = o.group_by("customer_id").aggregate(
+        _o_purchase_days=o.count(where=first_of_day),
+        _o_purchase_days_90d=o.count(where=first_of_day & in90),
+        _o_purchase_days_365d=o.count(where=first_of_day & in365),
+        _o_order_count=o.count(where=sale),
+        _o_monetary=o.amount.sum(where=counted),
+        _o_monetary_90d=o.amount.sum(where=counted & in90),
+        _o_monetary_365d=o.amount.sum(where=counted & in365),
+        _o_monetary_prev_90d=o.amount.sum(where=counted & prev90),
+        _o_first_purchase=o.day.min(where=sale),
+        _o_last_purchase=o.day.max(where=sale),
+        _o_gap_std=o.gap.cast("float64").std(where=gap_day, how="sample"),
+        _o_last_gap=o.gap.max(where=gap_day & (o.day == o.last_day)),
+        _o_returned_value=(-o.amount).sum(where=reversal).coalesce(zero)
+        + o.amount.sum(where=returned_pos).coalesce(zero),
+        _o_sold_value=o.amount.sum(where=sale).coalesce(zero) + o.amount.sum(where=returned_pos).coalesce(zero),
+        _o_margin=(o.amount - o.cost).sum(where=counted),
+        _o_cost_known=o.count(where=counted & o.cost.notnull()),
     )
     fill = {"_o_purchase_days": 0, "_o_purchase_days_90d": 0, "_o_purchase_days_365d": 0, "_o_order_count": 0,
             "_o_monetary": Decimal(0), "_o_monetary_90d": Decimal(0), "_o_monetary_365d": Decimal(0),
@@ -315,17 +318,6 @@ def compute_features(tables: Mapping[str, ir.Table | Any], as_of: dt.date | dt.d
         raise EngineError("compute_features needs an 'orders' or a 'customers' table",
                           "pass tables={'orders': ..., 'customers': ...}")
 
-    # The customer list: customers known at as_of, plus any customer id with orders up to as_of.
-    id_parts = []
-    if "customers" in tb:
-        c = tb["customers"]
-        id_parts.append(c.filter(c.created_on.isnull() | (c.created_on <= d.lit)).select("customer_id"))
-    if "orders" in tb:
-        o = tb["orders"]
-        id_parts.append(o.filter(o.order_date < d.end_ts).select("customer_id"))
-    ids = id_parts[0] if len(id_parts) == 1 else ibis.union(*id_parts, distinct=True)
-    ids = ids.filter(ids.customer_id.notnull()).distinct()
-
     builders: dict[str, tuple[Callable[..., tuple[ir.Table, Fill]], tuple[str, ...]]] = {
         "orders": (lambda o: _orders(o, d), ("orders",)),
         "order_lines": (lambda ln, o: _order_lines(ln, o, d), ("order_lines", "orders")),
@@ -335,11 +327,38 @@ def compute_features(tables: Mapping[str, ir.Table | Any], as_of: dt.date | dt.d
         "tickets": (lambda t: _tickets(t, d), ("tickets",)),
         "opportunities": (lambda p: _opportunities(p, d), ("opportunities",)),
     }
-    result = ids
     fills: Fill = {}
     nulls: dict[str, Any] = {}
     present = set()
+
+    # The customer list: customers known at as_of, plus any customer id with orders up to as_of. The orders
+    # aggregate has one row per such id, so it is full-joined to the known customers (no union of every
+    # order row's id).
+    known = None
+    if "customers" in tb:
+        c = tb["customers"]
+        known = c.filter(c.customer_id.notnull() & (c.created_on.isnull() | (c.created_on <= d.lit)))
+        known = known.select("customer_id").distinct()
+    if "orders" in tb:
+        agg, fill = builders["orders"][0](tb["orders"])
+        fills |= fill
+        present.add("orders")
+        agg = agg.filter(agg.customer_id.notnull())
+        if known is None:
+            result = agg
+        else:
+            joined = known.outer_join(agg, known.customer_id == agg.customer_id)
+            # .view(): a relation of its own, so that later joins refer to its customer_id (not the join's).
+            result = joined.select(known.customer_id.coalesce(agg.customer_id).name("customer_id"),
+                                   *[agg[c] for c in agg.columns if c != "customer_id"]).view()
+    else:
+        assert known is not None
+        result = known
+        nulls |= _null_like(builders["orders"][0](_unbound("orders"))[0])
+
     for name, (build, needs) in builders.items():
+        if name == "orders":
+            continue
         if all(n in tb for n in needs):
             agg, fill = build(*(tb[n] for n in needs))
             result = _left_join(result, agg)

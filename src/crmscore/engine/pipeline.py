@@ -52,8 +52,7 @@ def classify(features: ir.Table, rfm: RFM, config: ClassConfig | None = None) ->
     [['a', 2, 2, 2, '222', 'champions', 'A', 'low_frequency', 'high', 'repeat'], ['b', 1, 1, 1, '111', 'lost', 'B', 'one_time', 'low', 'at_risk']]
     """
     cfg = config or ClassConfig()
-    scores = rfm.score_exprs(features)
-    t = features.mutate(**scores)
+    t = rfm.score_table(features)
     return t.mutate(abc_class=abc_expr(t, cfg.abc), purchase_class=purchase_class_expr(t, cfg.purchase),
                     value_tier=value_tier_expr(t, cfg.value_tiers, rfm.n_bins),
                     lifecycle_stage=lifecycle_expr(t, cfg.lifecycle))

@@ -132,11 +132,19 @@ class RFM:
         seg = segment_expr(r, f, m, n, self.segments)  # type: ignore[arg-type]
         return {"r_score": r, "f_score": f, "m_score": m, "rfm_code": code, "rfm_segment": seg}
 
+    def score_table(self, t: ir.Table) -> ir.Table:
+        """``t`` with r_score, f_score, m_score, rfm_code and rfm_segment appended (same values as
+        :meth:`score_exprs`): the scores first, then code and segment from the score columns, so the engine
+        evaluates each score once per row."""
+        scores = self.score_exprs(t)
+        t = t.mutate(r_score=scores["r_score"], f_score=scores["f_score"], m_score=scores["m_score"])
+        r, f, m = t.r_score, t.f_score, t.m_score
+        return t.mutate(rfm_code=r.cast("string") + f.cast("string") + m.cast("string"),
+                        rfm_segment=segment_expr(r, f, m, self.n_bins, self.segments))
+
     def transform(self, features: Any) -> Any:
         """``features`` with r_score, f_score, m_score, rfm_code and rfm_segment added (same flavour)."""
-        t = to_ibis(features)
-        out = t.mutate(**self.score_exprs(t))
-        return to_frame(out, flavour_of(features))
+        return to_frame(self.score_table(to_ibis(features)), flavour_of(features))
 
     def fit_transform(self, features: Any) -> Any:
         return self.fit(features).transform(features)

@@ -35,6 +35,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import ibis
 import ibis.expr.types as ir
 
 from crmscore.errors import ConfigError, ConfigIssue, UnknownName
@@ -149,11 +150,12 @@ def segment_expr(r: ir.IntegerValue, f: ir.IntegerValue, m: ir.IntegerValue, n_b
     """
     segs = list(segments or SEGMENTS)
     validate_segments(segs)
-    # One lookup on the packed scores (r * 10000 + f * 100 + m) instead of a rule tree that would repeat the
-    # score expressions dozens of times in the generated SQL.
-    lookup = {}
-    for rs, fs, ms in itertools.product(range(1, n_bins + 1), repeat=3):
-        key = match_segment(on_five_scale(rs, n_bins), on_five_scale(fs, n_bins), on_five_scale(ms, n_bins), segs)
-        lookup[rs * 10000 + fs * 100 + ms] = key
-    packed = r * 10000 + f * 100 + m
-    return packed.substitute(lookup, else_=NO_PURCHASE.key)  # type: ignore[no-any-return,attr-defined]
+    # One lookup: the scores index a literal array of the n_bins**3 segment keys. A rule tree (or a CASE over
+    # packed scores) makes the engine evaluate the score expressions once per branch, dozens of times a row.
+    keys = [match_segment(on_five_scale(rs, n_bins), on_five_scale(fs, n_bins), on_five_scale(ms, n_bins), segs)
+            for rs, fs, ms in itertools.product(range(1, n_bins + 1), repeat=3)]
+    index = ((r - 1) * (n_bins * n_bins) + (f - 1) * n_bins + (m - 1)).cast("int32")
+    # NULL scores are tested explicitly: engines disagree on an array indexed by NULL (Spark).
+    scored = r.notnull() & f.notnull() & m.notnull()
+    return ibis.ifelse(scored, ibis.literal(keys, type="array<string>")[index],  # type: ignore[no-any-return]
+                       NO_PURCHASE.key)

@@ -1,0 +1,149 @@
+"""The engine's performance target (issue 3), measured on its own.
+
+``build_customer_table(tables, as_of)`` (features + RFM fit/score + ABC + purchase class + value tier +
+lifecycle, over ``orders`` and ``customers``), fully materialised with ``.to_pyarrow()``, against the bare RFM
+aggregation written directly in DuckDB SQL, **interleaved in the same process** (engine, SQL, engine, SQL ...)
+so that the ratio holds on a shared, noisy machine. Target: ratio <= 1.5 and peak RSS <= 3 GiB at 1M customers.
+
+Data: ``crmscore.synth`` (seed 42, history up to 2024-12-31 = ``as_of``), written once per scale as Parquet under
+``/tmp/enginebench/<n>/`` and loaded (untimed) into a DuckDB file next to it; both contenders read that file
+through the same connection.
+
+    python -m benchmarks.bench_engine --customers 100000 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["AS_OF", "BARE_SQL", "CACHE", "ensure_data", "run"]
+
+CACHE = Path("/tmp/enginebench")
+AS_OF = dt.date(2024, 12, 31)
+TABLE_NAMES = ("customers", "orders")
+
+BARE_SQL = """
+SELECT customer_id,
+       date_diff('day', max(CAST(order_date AS DATE)) FILTER (WHERE sale), DATE '{as_of}') AS recency_days,
+       count(DISTINCT CAST(order_date AS DATE)) FILTER (WHERE sale) AS purchase_days,
+       sum(amount) FILTER (WHERE sale OR amount < 0) AS monetary
+FROM (SELECT customer_id, order_date, amount, status = 'completed' AND amount > 0 AS sale
+      FROM orders WHERE order_date < TIMESTAMP '{end}')
+GROUP BY customer_id
+HAVING bool_or(sale)
+"""
+
+
+def ensure_data(scale_customers: int, seed: int = 42) -> Path:
+    """The DuckDB file holding ``customers`` and ``orders`` of ``scale_customers`` (generated once)."""
+    from crmscore import synth
+
+    folder = CACHE / f"{scale_customers}-seed{seed}"
+    db = folder / "engine.duckdb"
+    if db.exists():
+        return db
+    if not (folder / "manifest.json").exists():
+        synth.write(folder, scale_customers, seed=seed, format="parquet", end=AS_OF, tables=TABLE_NAMES)
+    import duckdb
+
+    tmp = folder / "engine.duckdb.tmp"
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        for name in TABLE_NAMES:
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{folder / name}.parquet')")
+    finally:
+        con.close()
+    tmp.rename(db)
+    return db
+
+
+def _peak_rss_mib() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(scale_customers: int, repeats: int) -> dict[str, Any]:
+    """Median seconds of the engine and of the bare DuckDB RFM (interleaved), their ratio and peak RSS.
+
+    Each run opens its own read-only connection to the DuckDB file (Ibis memoises ``Table.cache`` per
+    connection, so a shared connection would let later engine runs skip the feature computation). CPU seconds
+    (all threads) are reported next to wall-clock seconds: on a loaded machine they show the work done.
+    """
+    import duckdb
+    import ibis
+
+    from crmscore.engine.pipeline import build_customer_table
+
+    db = str(ensure_data(scale_customers))
+    end = AS_OF + dt.timedelta(days=1)
+    sql = BARE_SQL.format(as_of=AS_OF.isoformat(), end=f"{end.isoformat()} 00:00:00")
+    with duckdb.connect(db, read_only=True) as raw:
+        n_orders = raw.execute("SELECT count(*) FROM orders").fetchone()[0]  # type: ignore[index]
+
+    def engine() -> int:
+        con = ibis.duckdb.connect(db, read_only=True)
+        try:
+            con.raw_sql("SET enable_progress_bar = false")
+            table, _ = build_customer_table({n: con.table(n) for n in TABLE_NAMES}, AS_OF)
+            return int(table.to_pyarrow().num_rows)
+        finally:
+            con.disconnect()
+
+    def bare() -> int:
+        with duckdb.connect(db, read_only=True) as con:
+            con.execute("SET enable_progress_bar = false")
+            res = con.execute(sql).arrow()
+            return int((res.read_all() if hasattr(res, "read_all") else res).num_rows)
+
+    wall: dict[str, list[float]] = {"engine": [], "bare_sql": []}
+    cpu: dict[str, list[float]] = {"engine": [], "bare_sql": []}
+    rows: dict[str, int] = {}
+    engine(), bare()  # warm-up (page cache, imports)
+    for _ in range(repeats):
+        for name, fn in (("engine", engine), ("bare_sql", bare)):
+            t0, c0 = time.perf_counter(), _cpu_s()
+            rows[name] = fn()
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(_cpu_s() - c0)
+    med = {k: statistics.median(v) for k, v in wall.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
+    return {
+        "customers": scale_customers, "orders": n_orders, "repeats": repeats,
+        "engine_s": round(med["engine"], 3), "bare_sql_s": round(med["bare_sql"], 3),
+        "ratio": round(med["engine"] / med["bare_sql"], 2),
+        "ratio_median_of_pairs": round(statistics.median(
+            e / b for e, b in zip(wall["engine"], wall["bare_sql"], strict=True)), 2),
+        "engine_cpu_s": round(cpu_med["engine"], 3), "bare_sql_cpu_s": round(cpu_med["bare_sql"], 3),
+        "cpu_ratio": round(cpu_med["engine"] / cpu_med["bare_sql"], 2),
+        "engine_runs_s": [round(x, 3) for x in wall["engine"]],
+        "bare_sql_runs_s": [round(x, 3) for x in wall["bare_sql"]],
+        "rows": rows, "peak_rss_mib": round(_peak_rss_mib(), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    result = run(args.customers, args.repeats)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
