@@ -272,6 +272,7 @@ def test_rep_cannot_read_list_export_or_infer_other_customers(env: Env, role: st
         ("/api/customers", {"sort": "-monetary"}), ("/api/customers", {"risk_min": 0, "risk_max": 1}),
         ("/api/kpis", {}), ("/api/snapshots", {}), ("/api/snapshots/history", {}),
         ("/api/exports/customers", {}), ("/api/exports/customers", {"format": "xlsx"}),
+        ("/api/exports/customers", {"format": "zoho"}), ("/api/exports/customers", {"format": "fxiaoke"}),
         ("/api/snapshots/migration", {"a": env.snaps["old"], "b": env.snaps["new"], "by": "lifecycle_stage"}),
         (f"/api/snapshots/{env.snaps['new']}/distribution", {"by": "rfm_segment"}),
         (f"/api/customers/{sorted(VISIBLE[role])[0]}", {}),

@@ -41,6 +41,7 @@ __all__ = [
     "customer_detail",
     "customer_view",
     "export_table",
+    "filtered_view",
     "json_safe",
     "list_customers",
     "scoped_results",
@@ -222,6 +223,12 @@ def list_customers(wh: Warehouse, principal: Principal, query: CustomerQuery) ->
     items = [mask_record(principal, r) for r in clean_records(page.to_pyarrow())]
     return {"total": total, "limit": query.limit, "offset": query.offset,
             "snapshot": snapshot_dict(snap, principal), "items": items}
+
+
+def filtered_view(wh: Warehouse, principal: Principal, query: CustomerQuery) -> ibis.Table:
+    """The caller's customer view with the query's filters applied (no sort, no page)."""
+    view, _snap = customer_view(wh, principal, query.snapshot_id)
+    return _filtered(view, query)
 
 
 def export_table(wh: Warehouse, principal: Principal, query: CustomerQuery) -> pa.Table:
