@@ -157,3 +157,28 @@ def test_killed_scoring_leaves_no_partial_snapshot(tmp_path: Path) -> None:
             jobs = list_jobs(check, kind="score", limit=100)
             assert all(j.status in ("succeeded", "failed") for j in jobs)
     assert kills >= 10, f"only {kills} runs were actually killed"
+
+
+@pytest.mark.postgres
+def test_scoring_on_postgres_matches_duckdb(tmp_path: Path, pg_urls: dict[str, str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    day = dt.date(2024, 6, 30)
+    duck = Workspace.init(tmp_path / "duck")
+    _load_synthetic(duck, 120, seed=11)
+    d_info = run_scoring(duck, as_of=day)
+    d_df = customers_table(duck.warehouse, d_info.snapshot_id).to_pandas()
+    duck.close()
+    monkeypatch.setenv("CRMSCORE_WAREHOUSE_URL", pg_urls["warehouse"])
+    monkeypatch.setenv("CRMSCORE_DATABASE_URL", pg_urls["database"])
+    with Workspace.init(tmp_path / "pg") as pg:
+        _load_synthetic(pg, 120, seed=11)
+        p_info = run_scoring(pg, as_of=day)
+        p_df = customers_table(pg.warehouse, p_info.snapshot_id).to_pandas()
+        assert [s.snapshot_id for s in list_snapshots(pg.warehouse)] == [p_info.snapshot_id]
+    assert d_info.input_fingerprint == p_info.input_fingerprint
+    cols = ["customer_id", "score", "grade", "rfm_code", "rfm_segment", "abc_class", "lifecycle_stage"]
+    left = d_df[cols].sort_values("customer_id").reset_index(drop=True)
+    right = p_df[cols].sort_values("customer_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(left.astype(str), right.astype(str))
+    assert p_df.p_alive.to_numpy() == pytest.approx(
+        d_df.set_index("customer_id").loc[p_df.customer_id, "p_alive"].to_numpy(), rel=1e-6, nan_ok=True)

@@ -222,6 +222,15 @@ def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: st
     wh = ws.warehouse
     day = options.as_of or data_as_of(wh)
     params = {"as_of": day.isoformat(), "scorecard": options.scorecard}
+    caches_before = wh.cache_names()
+    try:
+        return _run(ws, wh, day, options, params, progress)
+    finally:
+        wh.release_caches(keep=caches_before)  # this run's temporary tables, not other threads'
+
+
+def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params: dict[str, Any],
+         progress: ProgressFn | None) -> SnapshotInfo:
     with recorded_job(ws, "score", params, created_by=options.created_by) as job:
         spec, version, card_hash = _resolve_scorecard(ws, options.scorecard)
 

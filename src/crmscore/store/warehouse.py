@@ -83,7 +83,16 @@ class Warehouse:
     def dialect(self) -> str:
         return str(self.con.name)
 
+    def cache_names(self) -> set[str]:
+        return set(getattr(self.con, "_cache_name_to_entry", {}))
+
+    def release_caches(self, keep: set[str] | None = None) -> None:
+        """Drop the temporary tables behind ``Table.cache()`` (except ``keep``) while the connection is open."""
+        for name in self.cache_names() - (keep or set()):
+            self.con._finalize_cached_table(name)
+
     def close(self) -> None:
+        self.release_caches()
         disconnect = getattr(self.con, "disconnect", None)
         if disconnect is not None:
             disconnect()
