@@ -113,10 +113,11 @@ def summary_expr(table: ir.Table, *, customer_id_col: str = "customer_id", datet
     daily = base.group_by(["_cid", "_dn"]).aggregate(_spend=base._amt.sum())
 
     def per_customer(days: ir.Table, period_end_n: int) -> ir.Table:
-        days = days.mutate(_first=days._dn.min().over(group_by=days._cid))
+        # repeat spend = total spend - the first purchase day's spend (arg_min over the customer's days, which
+        # are distinct): one aggregation, no window over the ~one-row-per-order daily table
         agg = days.group_by("_cid").aggregate(
             _n=days.count(), _first=days._dn.min(), _last=days._dn.max(),
-            _repeat=days._spend.sum(where=days._dn > days._first))
+            _repeat=days._spend.sum() - days._spend.argmin(days._dn))
         freq_ = (agg._n - 1).cast("int64")
         out = agg.select(
             _cid=agg._cid,
