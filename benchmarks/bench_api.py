@@ -170,7 +170,7 @@ def _load(base_url: str, scenario: str, token: str, customers: int, clients: int
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def run(customers: int, clients: int, seconds: float, workers: int) -> dict[str, Any]:
