@@ -53,3 +53,37 @@ def test_retention_keeps_newest() -> None:
     assert apply_retention(wh, 0) == []
     assert apply_retention(wh, 2) == ids[:2]
     assert [s.snapshot_id for s in list_snapshots(wh)] == ids[2:]
+
+
+def test_server_runs_a_catch_up_scoring_job(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from crmscore.app.server import create_app
+    from crmscore.services.jobs import list_jobs
+    from crmscore.synth import generate
+    from crmscore.workspace import Workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    with ws.warehouse.transaction():
+        for name, table in generate(80, seed=4).items():
+            ws.warehouse.con.insert(name, table)
+    ws.close()
+    monkeypatch.setenv("CRMSCORE_SCORE_SCHEDULE", "0 3 * * *")  # daily 03:00; never ran: catch up at start
+    served = Workspace(tmp_path / "ws", as_server=True)
+    try:
+        with TestClient(create_app(served)):
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                jobs = [j for j in list_jobs(served, kind="score")]
+                if jobs and jobs[0].status in ("succeeded", "failed"):
+                    break
+                time.sleep(0.5)
+        jobs = list_jobs(served, kind="score")
+        assert len(jobs) == 1, "exactly one scheduled run, recorded once"
+        assert jobs[0].status == "succeeded", jobs[0].error
+        assert jobs[0].created_by == "scheduler"
+        assert len(list_snapshots(served.warehouse)) == 1
+    finally:
+        served.close()

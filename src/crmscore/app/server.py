@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 import crmscore
 from crmscore.app.api import ROUTERS
 from crmscore.app.errors import install_error_handlers
+from crmscore.app.schedule import start_scheduler
 from crmscore.app.state import AppState
 from crmscore.workspace import Workspace
 
@@ -67,9 +68,12 @@ def create_app(workspace: Workspace | str | Path) -> FastAPI:
         # Sync routes run in anyio's thread pool; keep it within the app database's connection pool
         # (SQLAlchemy's default 5 + 10 overflow), so that a burst of requests waits instead of failing.
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        scheduler = start_scheduler(app_state)
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             app_state.close()
             if owned:
                 ws.close()

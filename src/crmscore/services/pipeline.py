@@ -17,7 +17,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from crmscore.engine import RFM, FeatureConfig, build_customer_table
 from crmscore.errors import CrmscoreError, ModelError
 from crmscore.schema import TABLES
 from crmscore.services.jobs import recorded_job
+from crmscore.services.scheduler import apply_retention
 from crmscore.services.snapshots import SnapshotInfo, list_snapshots, write_snapshot
 from crmscore.settings import Settings
 from crmscore.store.warehouse import Warehouse
@@ -212,8 +213,12 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
 
 def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: str | None = None,
                 created_by: str | None = None, progress: ProgressFn | None = None,
-                options: RunOptions | None = None) -> SnapshotInfo:
-    """Score the workspace for ``as_of`` (default: the latest order date) and write one snapshot."""
+                options: RunOptions | None = None, record_job: bool = True) -> SnapshotInfo:
+    """Score the workspace for ``as_of`` (default: the latest order date) and write one snapshot.
+
+    The run is recorded in the ``jobs`` table unless ``record_job`` is False (the server's job queue records
+    its jobs itself). Afterwards the retention policy (``snapshot_retention``) is applied.
+    """
     options = options or RunOptions()
     if as_of is not None:
         options.as_of = as_of if isinstance(as_of, dt.date) else dt.date.fromisoformat(str(as_of))
@@ -224,18 +229,22 @@ def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: st
     params = {"as_of": day.isoformat(), "scorecard": options.scorecard}
     caches_before = wh.cache_names()
     try:
-        return _run(ws, wh, day, options, params, progress)
+        info = _run(ws, wh, day, options, params, progress, record_job)
     finally:
         wh.release_caches(keep=caches_before)  # this run's temporary tables, not other threads'
+    apply_retention(wh, ws.settings.snapshot_retention)
+    return info
 
 
 def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params: dict[str, Any],
-         progress: ProgressFn | None) -> SnapshotInfo:
-    with recorded_job(ws, "score", params, created_by=options.created_by) as job:
+         progress: ProgressFn | None, record_job: bool) -> SnapshotInfo:
+    recorder = recorded_job(ws, "score", params, created_by=options.created_by) if record_job else nullcontext()
+    with recorder as job:
         spec, version, card_hash = _resolve_scorecard(ws, options.scorecard)
 
         def report(stage: str, fraction: float) -> None:
-            job.progress(fraction, stage)
+            if job is not None:
+                job.progress(fraction, stage)
             if progress:
                 progress(stage, fraction)
 

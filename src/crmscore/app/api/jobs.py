@@ -109,7 +109,7 @@ def start_scoring(body: ScoringRequest, request: Request, principal: Principal =
 
     def work(progress: Any) -> dict[str, Any]:
         info = run_scoring(ws, as_of=body.as_of, scorecard=body.scorecard, created_by=principal.username,
-                           progress=progress)
+                           progress=progress, record_job=False)  # this queue records the job itself
         return {"snapshot": info.to_dict()}
 
     job = app_state.jobs.submit("score", params, principal, work)
