@@ -55,34 +55,48 @@ def _is_empty(wh: Warehouse, table: str) -> bool:
     return not _rows(wh, f"SELECT 1 FROM {table} LIMIT 1")
 
 
+def _insert(wh: Warehouse, sql: str, count_sql: str) -> int:
+    """Run an INSERT; DuckDB returns the number of rows it wrote, other backends are asked separately."""
+    if wh.dialect == "duckdb":
+        row = wh.execute(sql).fetchone()
+        return int(row[0]) if row else 0
+    n = int(_rows(wh, count_sql)[0][0])  # type: ignore[call-overload]
+    if n:
+        wh.execute(sql)
+    return n
+
+
 def upsert(wh: Warehouse, staging: duckdb.DuckDBPyConnection, source: str, target: str, cols: list[str],
            key: list[str]) -> TableCounts:
-    """Insert new keys, update changed rows, leave equal rows; returns the counts."""
+    """Insert new keys, update changed rows, leave equal rows; returns the counts.
+
+    An empty target takes every row with one ``INSERT``. Otherwise one outer join counts new and changed rows,
+    changed rows are updated in place and new ones inserted with an anti-join; nothing is copied on the way.
+    """
     src = _transfer(wh, staging, source, target, cols)
     col_list = ", ".join(quote_ident(c) for c in cols)
     try:
         if _is_empty(wh, target):
-            n = _rows(wh, f"SELECT count(*) FROM {src}")[0][0]
-            wh.execute(f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {src}")
-            return TableCounts(inserted=int(n))  # type: ignore[call-overload]
-        cmp = f"{source}_cmp"
+            n = _insert(wh, f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {src}",
+                        f"SELECT count(*) FROM {src}")
+            return TableCounts(inserted=n)
         join = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in key)
         others = [c for c in cols if c not in key]
         changed = " OR ".join(f"t.{quote_ident(c)} IS DISTINCT FROM s.{quote_ident(c)}" for c in others) or "false"
-        wh.execute(f"DROP TABLE IF EXISTS {cmp}")
-        wh.execute(f"CREATE TEMP TABLE {cmp} AS SELECT s.*, CASE WHEN t.{quote_ident(key[0])} IS NULL THEN 'i' "
-                   f"WHEN {changed} THEN 'u' ELSE 'n' END AS _act FROM {src} s LEFT JOIN {target} t ON {join}")
-        counts: dict[str, int] = {str(a): int(n) for a, n in  # type: ignore[call-overload]
-                                  _rows(wh, f"SELECT _act, count(*) FROM {cmp} GROUP BY _act")}
-        if counts.get("u") and others:
-            sets = ", ".join(f"{quote_ident(c)} = c.{quote_ident(c)}" for c in others)
-            where = " AND ".join(f"{target}.{quote_ident(k)} = c.{quote_ident(k)}" for k in key)
-            wh.execute(f"UPDATE {target} SET {sets} FROM {cmp} c WHERE c._act = 'u' AND {where}")
-        if counts.get("i"):
-            wh.execute(f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {cmp} WHERE _act = 'i'")
-        wh.execute(f"DROP TABLE IF EXISTS {cmp}")
-        return TableCounts(inserted=int(counts.get("i", 0)), updated=int(counts.get("u", 0)),  # type: ignore[call-overload]
-                           unchanged=int(counts.get("n", 0)))  # type: ignore[call-overload]
+        new_rows = f"t.{quote_ident(key[0])} IS NULL"
+        total, inserted, updated = _rows(wh, f"SELECT count(*), count(*) FILTER (WHERE {new_rows}), "
+                                             f"count(*) FILTER (WHERE NOT ({new_rows}) AND ({changed})) "
+                                             f"FROM {src} s LEFT JOIN {target} t ON {join}")[0]
+        if updated and others:
+            sets = ", ".join(f"{quote_ident(c)} = s.{quote_ident(c)}" for c in others)
+            where = " AND ".join(f"{target}.{quote_ident(k)} = s.{quote_ident(k)}" for k in key)
+            differs = " OR ".join(f"{target}.{quote_ident(c)} IS DISTINCT FROM s.{quote_ident(c)}" for c in others)
+            wh.execute(f"UPDATE {target} SET {sets} FROM {src} s WHERE {where} AND ({differs})")
+        if inserted:
+            wh.execute(f"INSERT INTO {target} ({col_list}) SELECT {col_list} FROM {src} s WHERE NOT EXISTS "
+                       f"(SELECT 1 FROM {target} t WHERE {join})")
+        return TableCounts(inserted=int(inserted), updated=int(updated),  # type: ignore[call-overload]
+                           unchanged=int(total) - int(inserted) - int(updated))  # type: ignore[call-overload]
     finally:
         if src != source:
             wh.execute(f"DROP TABLE IF EXISTS {src}")
@@ -97,10 +111,8 @@ def insert_missing(wh: Warehouse, staging: duckdb.DuckDBPyConnection, source: st
         join = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in key)
         new = f"SELECT {', '.join('s.' + quote_ident(c) for c in cols)} FROM {src} s WHERE NOT EXISTS " \
               f"(SELECT 1 FROM {target} t WHERE {join})"
-        n = int(_rows(wh, f"SELECT count(*) FROM ({new}) x")[0][0])  # type: ignore[call-overload]
         total = int(_rows(wh, f"SELECT count(*) FROM {src}")[0][0])  # type: ignore[call-overload]
-        if n:
-            wh.execute(f"INSERT INTO {target} ({col_list}) {new}")
+        n = _insert(wh, f"INSERT INTO {target} ({col_list}) {new}", f"SELECT count(*) FROM ({new}) x")
         return TableCounts(inserted=n, unchanged=total - n)
     finally:
         if src != source:

@@ -22,6 +22,7 @@ UTF-8 first, because DuckDB reads UTF-8 only.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import shutil
@@ -39,7 +40,7 @@ import pyarrow as pa
 from crmscore.errors import InputFileError, UnknownName
 from crmscore.ingest.parsing import quote_ident, sql_literal
 
-__all__ = ["SAMPLE_BYTES", "StagedFile", "detect_encoding", "detect_format", "stage_file", "stage_frame"]
+__all__ = ["SAMPLE_BYTES", "StagedFile", "detect_encoding", "detect_format", "drop_relation", "stage_file", "stage_frame"]
 
 SAMPLE_BYTES = 1 << 20
 _CJK = ("gb2312", "gbk", "gb18030", "hz", "big5", "cp950", "big5hkscs")
@@ -63,9 +64,17 @@ class StagedFile:
 
     def cleanup(self) -> None:
         for name in self._tables:
-            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+            drop_relation(self.con, name)
         for folder in self._temp_dirs:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a staging table or view if it exists (never raises)."""
+    kind = con.execute("SELECT CASE WHEN EXISTS (SELECT 1 FROM duckdb_views() WHERE view_name = ? AND temporary) "
+                       "THEN 'VIEW' ELSE 'TABLE' END", [name]).fetchone()
+    with contextlib.suppress(duckdb.Error):
+        con.execute(f"DROP {kind[0] if kind else 'TABLE'} IF EXISTS {name}")
 
 
 def detect_format(path: Path, head: bytes) -> str:
@@ -263,8 +272,13 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: StagedFile, s
         staged.malformed += [(int(line), text_, f"expected {len(staged.headers)} fields, found {n}")
                              for line, text_, n in bad_ws]
         staged.malformed.sort()
-    if not staged.malformed or whitespace:
-        keep = f"WHERE {raw}._n = {len(staged.headers)}" if whitespace else ""
+    if not staged.malformed and not whitespace:
+        # The usual case: a view numbering the rows as read (no copy of the data).
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {staged.table} AS SELECT CAST(rowid + {offset} AS BIGINT) "
+                    f"AS _line, {select} FROM {raw}")
+        return
+    if whitespace:
+        keep = f"WHERE {raw}._n = {len(staged.headers)}"
         con.execute(f"CREATE OR REPLACE TEMP TABLE {staged.table} AS SELECT CAST(rowid + {offset} AS BIGINT) "
                     f"AS _line, {select} FROM {raw} {keep}")
     else:

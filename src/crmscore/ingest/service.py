@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from crmscore.errors import CrmscoreError, ImportFailed, InputFileError, Warehou
 from crmscore.ingest.load import insert_missing, same_connection, upsert
 from crmscore.ingest.mapping import Mapping, auto_mapping, load_mapping, save_mapping, validate_mapping
 from crmscore.ingest.parsing import quote_ident
-from crmscore.ingest.readers import StagedFile, stage_file, stage_frame
+from crmscore.ingest.readers import StagedFile, drop_relation, stage_file, stage_frame
 from crmscore.ingest.report import ImportReport, Rejection, TableCounts
 from crmscore.ingest.validate import prepare
 from crmscore.schema import table_for_kind
@@ -191,8 +190,7 @@ def _run(ws: Workspace, kind: str, file_label: str, stage: Callable[[duckdb.Duck
 
 
 def _drop(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    with contextlib.suppress(duckdb.Error):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+    drop_relation(con, table)
 
 
 def _collect_rejections(con: duckdb.DuckDBPyConnection, issues: str, staged: StagedFile,

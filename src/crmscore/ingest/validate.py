@@ -28,10 +28,13 @@ from crmscore.ingest.mapping import Mapping, target_fields
 from crmscore.ingest.parsing import (
     MONEY_TYPE,
     clean_text_sql,
+    currency_sql,
+    fast_sql,
+    fast_typed_sql,
     id_sql,
     quote_ident,
     sql_literal,
-    typed_sql,
+    text_sql,
 )
 from crmscore.ingest.readers import StagedFile
 from crmscore.schema import TABLES, Column, TableSpec, table_for_kind
@@ -52,7 +55,7 @@ _TYPE_REASON = {"decimal": "not an amount", "integer": "not a whole number", "fl
                 "date": "not a valid date", "timestamp": "not a valid date or time",
                 "boolean": "not a yes/no value"}
 
-_C_INVOICE = "regexp_full_match(order_id_raw, 'C[0-9]+')"
+_PROBE_ROWS = 200_000  # rows tried on the fast path to choose between parsing on the fly and materialising
 
 
 @dataclass
@@ -119,90 +122,160 @@ def prepare(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, mappi
         elif f == key_generated:
             prep.sources[f] = "generated from " + " + ".join(generated) + " + sequence"
 
-    # Level 1: cleaned raw text of every mapped field.
-    raw_sql: dict[str, str] = {}
+    # Raw text of every mapped field, as read (a staging column or a mapping constant).
+    raw_in: dict[str, str] = {}
     for f in provided:
         if f == key_generated and f not in resolved:
             continue
-        expr = f"c{resolved[f]}" if f in resolved else sql_literal(mapping.constants[f])
+        raw_in[f] = f"c{resolved[f]}" if f in resolved else sql_literal(mapping.constants[f])
+    _infer_currency(con, staged, spec, provided, raw_in, resolved, prep)
+    columns: dict[str, tuple[str, Column]] = {f: _field_column(spec, f) for f in provided}
+
+    def is_text(f: str) -> bool:
+        table, col = columns[f]
+        return col.type == "string" and not col.choices and (table, col.name) not in _enum_keys()
+
+    def cleaned(f: str, expr: str) -> str:
         text = clean_text_sql(expr)
-        raw_sql[f] = id_sql(text) if f.endswith("_id") else text
-    level1 = ", ".join([f"{expr} AS {quote_ident('r_' + f)}" for f, expr in raw_sql.items()])
-    from_l1 = f"(SELECT _line{', ' + level1 if level1 else ''} FROM {staged.table})"
-    extra_l2: list[str] = []
-    if key_generated:
-        parts = ", ".join(quote_ident("r_" + g) for g in generated)
-        extra_l2.append(f"concat_ws('-', {parts}, CAST(row_number() OVER (PARTITION BY {parts} ORDER BY _line) "
-                        f"AS VARCHAR)) AS {quote_ident('r_' + key_generated)}")
-    if "line_no" in defaults:
-        extra_l2.append("CAST(row_number() OVER (PARTITION BY r_order_id ORDER BY _line) AS BIGINT) AS "
-                        "r_line_no_gen")
-    from_l2 = f"(SELECT *{', ' + ', '.join(extra_l2) if extra_l2 else ''} FROM {from_l1})"
+        return id_sql(text) if f.endswith("_id") else text
 
-    # Level 3: parsed values.
-    parsed_cols = ["_line"]
-    columns: dict[str, tuple[str, Column]] = {}
-    for f in provided:
-        table, col = _field_column(spec, f)
-        columns[f] = (table, col)
-        raw = quote_ident("r_" + f)
-        parsed_cols.append(raw)
-        if col.type == "string" and not col.choices and (table, col.name) not in _enum_keys():
-            continue  # text is its own parsed value: reference r_<field> later under its name
-        parsed_cols.append(f"{typed_sql(raw, table, col, day_first)} AS {quote_ident(f)}")
-    if "line_no" in defaults:
-        parsed_cols.append("r_line_no_gen AS line_no")
-    if "status" in defaults:
-        oid = "r_order_id"
-        parsed_cols.append(f"CASE WHEN {_C_INVOICE.replace('order_id_raw', oid)} THEN 'cancelled' "
-                           f"ELSE 'completed' END AS status")
-    elif "status" in provided:
-        # An empty status means completed (cancelled for Online-Retail 'C' invoices).
-        pass
-    text_fields = [f for f in provided if columns[f][1].type == "string" and not columns[f][1].choices
-                   and (columns[f][0], columns[f][1].name) not in _enum_keys()]
-    parsed_cols += [f"{quote_ident('r_' + f)} AS {quote_ident(f)}" for f in text_fields]
-    # Materialise the cleaned text first: DuckDB would otherwise inline the cleaning expression into every
-    # reference of the parsers (several per parser), which is many times slower.
-    raw_table = f"{prefix}_raw"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {raw_table} AS SELECT * FROM {from_l2}")
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {prep.parsed} AS SELECT {', '.join(parsed_cols)} "
-                    f"FROM {raw_table}")
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {raw_table}")
-    if "status" in provided:
-        oid = "r_order_id" if "order_id" in provided else "NULL"
-        con.execute(f"UPDATE {prep.parsed} SET status = CASE WHEN "
-                    f"{_C_INVOICE.replace('order_id_raw', oid)} THEN 'cancelled' ELSE 'completed' END "
-                    f"WHERE r_status IS NULL")
+    # Clean files (every value already in plain form: ISO dates, plain numbers, canonical words) are parsed on
+    # the fly by a view of small cast expressions: no copy, and each query computes only the columns it reads.
+    # Otherwise the cleaned text and the values from the multi-format parsers are materialised once.
+    windowed = bool(key_generated) or "line_no" in defaults
+    has_status = "status" in (spec.column_names if spec.name == "orders" else fields if is_lines else ())
+    special = {"status"} if has_status else set()
+    fast = {f: fs for f, e in raw_in.items() if not is_text(f) and f not in special
+            and (fs := fast_sql(e, columns[f][0], columns[f][1])) is not None}
+    as_view = not windowed and all(is_text(f) or f in special or f in fast for f in raw_in)
+    if as_view and fast:
+        tests = " OR ".join(f"({fs} IS NULL AND {raw_in[f]} IS NOT NULL)" for f, fs in fast.items())
+        as_view = not con.execute(f"SELECT count(*) FROM (SELECT * FROM {staged.table} LIMIT {_PROBE_ROWS}) "
+                                  f"WHERE {tests}").fetchone()[0]  # type: ignore[index]
 
-    # Checks.
-    checks: list[tuple[str, str, str]] = []  # (field, condition, reason SQL)
+    def status_sql(raw: str | None, value: str | None, oid: str | None) -> str:
+        """Order status: an empty one means completed (cancelled for Online-Retail 'C' invoices)."""
+        default = (f"CASE WHEN {oid} LIKE 'C%' AND regexp_full_match({oid}, 'C[0-9]+') THEN 'cancelled' "
+                   f"ELSE 'completed' END" if oid else "'completed'")
+        if raw is None or value is None:
+            return default
+        return f"(CASE WHEN {raw} IS NULL THEN {default} ELSE {value} END)"
+
+    def view_sql() -> str:
+        cols = ["_line"]
+        oid = text_sql(raw_in["order_id"], True) if "order_id" in raw_in else None
+        for f, e in raw_in.items():
+            table, col = columns[f]
+            cols.append(f"{cleaned(f, e)} AS {quote_ident('r_' + f)}")  # read for rejected rows only
+            cols.append(f"{e} AS {quote_ident('_in_' + f)}")
+            if is_text(f):
+                value = text_sql(e, f.endswith("_id"))
+            elif f == "status" and has_status:
+                value = status_sql(f"NULLIF({e}, '')", fast_sql(e, table, col), oid)
+            else:
+                value = fast[f]
+            cols.append(f"{value} AS {quote_ident(f)}")
+        if "status" in defaults:
+            cols.append(f"{status_sql(None, None, oid)} AS status")
+        return f"SELECT {', '.join(cols)} FROM {staged.table}"
+
+    def materialise() -> None:
+        parsed_cols = ["_line"]
+        level1 = ", ".join([f"{cleaned(f, e)} AS {quote_ident('r_' + f)}" for f, e in raw_in.items()])
+        from_l1 = f"(SELECT _line{', ' + level1 if level1 else ''} FROM {staged.table})"
+        extra_l2: list[str] = []
+        if key_generated:
+            parts = ", ".join(quote_ident("r_" + g) for g in generated)
+            extra_l2.append(f"concat_ws('-', {parts}, CAST(row_number() OVER (PARTITION BY {parts} ORDER BY "
+                            f"_line) AS VARCHAR)) AS {quote_ident('r_' + key_generated)}")
+        if "line_no" in defaults:
+            extra_l2.append("CAST(row_number() OVER (PARTITION BY r_order_id ORDER BY _line) AS BIGINT) AS "
+                            "r_line_no_gen")
+        from_l2 = f"(SELECT *{', ' + ', '.join(extra_l2) if extra_l2 else ''} FROM {from_l1})"
+        oid = "r_order_id" if "order_id" in provided else None
+        for f in provided:
+            table, col = columns[f]
+            raw = quote_ident("r_" + f)
+            parsed_cols.append(raw)
+            if is_text(f):
+                parsed_cols.append(f"{raw} AS {quote_ident(f)}")
+            elif f == "status" and has_status:
+                value = fast_typed_sql(raw, table, col, day_first, cleaned=raw)
+                parsed_cols.append(f"{status_sql(raw, value, oid)} AS status")
+            else:
+                parsed_cols.append(f"{fast_typed_sql(raw, table, col, day_first, cleaned=raw)} AS {quote_ident(f)}")
+        if "line_no" in defaults:
+            parsed_cols.append("r_line_no_gen AS line_no")
+        if "status" in defaults:
+            parsed_cols.append(f"{status_sql(None, None, oid)} AS status")
+        # Materialise the cleaned text first: DuckDB would otherwise inline the cleaning expression into every
+        # reference of the parsers (several per parser), which is many times slower.
+        raw_table = f"{prefix}_raw"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw_table} AS SELECT * FROM {from_l2}")
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {prep.parsed} AS SELECT {', '.join(parsed_cols)} "
+                        f"FROM {raw_table}")
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {raw_table}")
+
+    if as_view:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {prep.parsed} AS {view_sql()}")
+    else:
+        materialise()
+
+    # Checks: (field, condition, reason SQL, coarse condition). The coarse condition holds for every row the
+    # exact one holds for and is cheap on the view (raw text instead of cleaned text); the exact checks run only
+    # on the rows it selects, usually none.
+    checks: list[tuple[str, str, str, str]] = []
     too_late = f"DATE {sql_literal(as_of.isoformat())} + INTERVAL 1 YEAR"
     for f in provided:
         table, col = columns[f]
         raw, val = quote_ident("r_" + f), quote_ident(f)
         if f in required:
-            checks.append((f, f"{raw} IS NULL", "'required value missing'"))
-        if col.type != "string" or col.choices or (table, col.name) in _enum_keys():
-            checks.append((f, f"{raw} IS NOT NULL AND {val} IS NULL", sql_literal(_check_reason(col, table))))
+            checks.append((f, f"{raw} IS NULL", "'required value missing'",
+                           f"{val} IS NULL" if as_view and f != "status" else f"{raw} IS NULL"))
+        if not is_text(f):
+            present = quote_ident("_in_" + f) if as_view and f in raw_in else raw
+            checks.append((f, f"{raw} IS NOT NULL AND {val} IS NULL", sql_literal(_check_reason(col, table)),
+                           f"{val} IS NULL AND {present} IS NOT NULL"))
         if col.min_value is not None:
-            checks.append((f, f"{val} < {col.min_value}", sql_literal(f"below the minimum {col.min_value:g}")))
+            cond = f"{val} < {col.min_value}"
+            checks.append((f, cond, sql_literal(f"below the minimum {col.min_value:g}"), cond))
         if col.max_value is not None:
-            checks.append((f, f"{val} > {col.max_value}", sql_literal(f"above the maximum {col.max_value:g}")))
+            cond = f"{val} > {col.max_value}"
+            checks.append((f, cond, sql_literal(f"above the maximum {col.max_value:g}"), cond))
         if col.type in ("date", "timestamp"):
-            checks.append((f, f"{val} < DATE '1900-01-01' OR {val} > {too_late}",
-                           sql_literal(f"implausible date (before 1900 or after {as_of.year + 1})")))
+            cond = f"{val} < DATE '1900-01-01' OR {val} > {too_late}"
+            checks.append((f, cond, sql_literal(f"implausible date (before 1900 or after {as_of.year + 1})"), cond))
     if spec.name == "surveys" and {"score", "scale_min", "scale_max"} <= set(provided):
-        checks.append(("score", "score < scale_min OR score > scale_max",
-                       "'score outside its scale ' || scale_min || '..' || scale_max"))
+        cond = "score < scale_min OR score > scale_max"
+        checks.append(("score", cond, "'score outside its scale ' || scale_min || '..' || scale_max", cond))
     if spec.name == "surveys" and "score" in provided and not {"scale_min", "scale_max"} <= set(provided):
-        checks.append(("score", "score < 0 OR score > 100", "'score outside 0..100 (give scale_min/scale_max)'"))
+        cond = "score < 0 OR score > 100"
+        checks.append(("score", cond, "'score outside 0..100 (give scale_min/scale_max)'", cond))
+    suspects = f"{prefix}_suspects"
+    prep.tables.append(suspects)
+    coarse = " OR ".join(f"({c})" for *_, c in checks) or "false"
+    # On the view, a value not in plain form reads as NULL: such a file is parsed again, materialised.
+    slow = " OR ".join(f"({quote_ident(f)} IS NULL AND {quote_ident('_in_' + f)} IS NOT NULL)"
+                       for f in raw_in if f in fast or f in special) if as_view else ""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {suspects} AS SELECT _line, {slow or 'false'} AS _slow "
+                f"FROM {prep.parsed} WHERE {coarse}{' OR ' + slow if slow else ''}")
+    if slow and con.execute(f"SELECT bool_or(_slow) FROM {suspects}").fetchone()[0]:  # type: ignore[index]
+        con.execute(f"DROP VIEW {prep.parsed}")
+        as_view = False
+        materialise()
+        coarse = " OR ".join(f"({exact})" for _f, exact, _r, _c in checks) or "false"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {suspects} AS SELECT _line FROM {prep.parsed} WHERE {coarse}")
+    if con.execute(f"SELECT count(*) FROM {suspects}").fetchone()[0]:  # type: ignore[index]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {suspects} AS SELECT * FROM {prep.parsed} WHERE _line IN "
+                    f"(SELECT _line FROM {suspects})")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {suspects} AS SELECT * FROM {prep.parsed} LIMIT 0")
     union = " UNION ALL ".join(
         f"SELECT _line, {sql_literal(f)} AS field, CAST({quote_ident('r_' + f) if f != 'line_no' or 'line_no' in provided else 'NULL'} AS VARCHAR) AS value, "
-        f"CAST({reason} AS VARCHAR) AS reason FROM {prep.parsed} WHERE {cond}"
-        for f, cond, reason in checks) or "SELECT NULL::BIGINT, NULL, NULL, NULL WHERE false"
+        f"CAST({reason} AS VARCHAR) AS reason FROM {suspects} WHERE {cond}"
+        for f, cond, reason, _ in checks) or "SELECT NULL::BIGINT, NULL, NULL, NULL WHERE false"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {prep.issues} AS SELECT * FROM ({union}) "
                 f"x(_line, field, value, reason)")
 
@@ -266,8 +339,9 @@ def prepare(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, mappi
         select.append(f"CAST(quantity * unit_price AS {MONEY_TYPE})")
     main_table = f"{prefix}_t_{spec.name}"
     prep.tables.append(main_table)
-    order_by = "ORDER BY _line" if spec.name != "order_lines" else ""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {main_table} AS SELECT "
+    # File order; the parsed rows are in file order already unless rejected rows were filtered out.
+    order_by = "ORDER BY _line" if spec.name != "order_lines" and n_issues else ""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {main_table} AS SELECT "
                 f"{', '.join(f'{s} AS {quote_ident(c)}' for s, c in zip(select, main_cols, strict=True))} "
                 f"FROM {ok} {order_by}")
 
@@ -311,3 +385,19 @@ def _enum_keys() -> set[tuple[str, str]]:
     from crmscore.ingest.parsing import ENUM_SYNONYMS
 
     return set(ENUM_SYNONYMS)
+
+
+def _infer_currency(con: duckdb.DuckDBPyConnection, staged: StagedFile, spec: TableSpec, provided: list[str],
+                    raw_in: dict[str, str], resolved: dict[str, int], prep: Prepared) -> None:
+    """Without a mapped currency, take it from the symbols written in the amounts (``¥``, ``$``, ``€`` ...)."""
+    if spec.name not in ("orders", "order_lines") or "currency" in provided:
+        return
+    source = next((f for f in ("amount", "unit_price") if f in raw_in and f in resolved), None)
+    if source is None:
+        return
+    expr = currency_sql(raw_in[source])
+    found = con.execute(f"SELECT count(*) FROM {staged.table} WHERE {expr} IS NOT NULL").fetchone()[0]  # type: ignore[index]
+    if found:
+        provided.append("currency")
+        raw_in["currency"] = expr
+        prep.sources["currency"] = f"symbols in {staged.headers[resolved[source]]}"

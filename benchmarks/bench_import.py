@@ -1,0 +1,177 @@
+"""Import rate of a clean orders CSV: ``crmscore.ingest.import_file`` vs a bare DuckDB ``read_csv`` load.
+
+Standalone (plugged into the harness by its owner)::
+
+    python -m benchmarks.bench_import --rows 10000000 --repeats 3
+
+The CSV has the canonical orders columns (order_id, customer_id, order_date, amount, cost, currency, status,
+channel) shaped like ``crmscore.synth``'s export (quoted text, ``2023-12-28 21:01:27.000`` timestamps, two-decimal
+amounts; one customer per ten orders) and is generated once with DuckDB into a cache folder (``/tmp`` by default).
+
+Each repeat, in this order, on the same file:
+
+- **crmscore**: a fresh workspace (``Workspace.init``) whose customers are pre-loaded untimed (``customers="preload"``,
+  the default: every customer the orders name is in the warehouse), or not (``customers="stubs"``: the import
+  creates the flagged stub customers, timed); then ``import_file(ws, "orders", csv)`` timed end to end
+  (staging, parsing, validation, the diff, the write into the workspace's DuckDB file, the report file).
+- **peer**: ``CREATE TABLE orders AS SELECT * FROM read_csv(csv, columns={typed})`` into a fresh DuckDB file,
+  plus ``CHECKPOINT``: the floor for "CSV file to DuckDB table".
+
+Medians of the repeats, rows/s and the crmscore/peer time ratio are returned (and printed as JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["generate_orders_csv", "run"]
+
+_PEER_COLUMNS = ("{'order_id': 'VARCHAR', 'customer_id': 'VARCHAR', 'order_date': 'TIMESTAMP', "
+                 "'amount': 'DECIMAL(18,2)', 'cost': 'DECIMAL(18,2)', 'currency': 'VARCHAR', 'status': 'VARCHAR', "
+                 "'channel': 'VARCHAR'}")
+
+
+def generate_orders_csv(rows: int, path: Path, seed: int = 42) -> Path:
+    """Write a clean ``rows``-row orders CSV to ``path`` (kept if it already exists with that many rows)."""
+    import duckdb
+
+    marker = path.with_suffix(".rows")
+    if path.exists() and marker.exists() and marker.read_text() == f"{rows}:{seed}":
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    customers = max(1, rows // 10)
+    con = duckdb.connect()
+    try:
+        con.execute(f"SELECT setseed({(seed % 1000) / 1000})")
+        con.execute(f"""COPY (
+            SELECT printf('SO%09d', i + 1) AS order_id,
+                   printf('C%07d', (hash(i * 7 + {seed}) % {customers}) + 1) AS customer_id,
+                   strftime(TIMESTAMP '2022-01-01' + to_seconds(CAST(hash(i + {seed}) % 94608000 AS BIGINT)),
+                            '%Y-%m-%d %H:%M:%S.000') AS order_date,
+                   CAST(round(5 + (hash(i * 3 + {seed}) % 200000) / 100.0, 2) AS DECIMAL(18, 2)) AS amount,
+                   CAST(round((5 + (hash(i * 3 + {seed}) % 200000) / 100.0) * 0.7, 2) AS DECIMAL(18, 2)) AS cost,
+                   'CNY' AS currency,
+                   CASE WHEN hash(i * 5) % 50 = 0 THEN 'cancelled' ELSE 'completed' END AS status,
+                   ['store', 'online', 'mobile_app', 'sales_rep'][CAST(hash(i * 11) % 4 AS INTEGER) + 1] AS channel
+            FROM range({rows}) t(i)
+        ) TO '{path}' (HEADER true, DELIMITER ',', FORCE_QUOTE (order_id, customer_id, currency, status, channel))""")
+    finally:
+        con.close()
+    marker.write_text(f"{rows}:{seed}")
+    return path
+
+
+def _customers_parquet(csv: Path, out: Path) -> Path:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"COPY (SELECT DISTINCT customer_id, 'Customer ' || customer_id AS name "
+                    f"FROM read_csv('{csv}', header=true, columns={_PEER_COLUMNS}) ORDER BY 1) TO '{out}' "
+                    f"(FORMAT parquet)")
+    finally:
+        con.close()
+    return out
+
+
+def _crmscore_once(csv: Path, customers_file: Path | None, work: Path) -> tuple[float, dict[str, Any]]:
+    from crmscore.ingest import import_file
+    from crmscore.workspace import Workspace
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-import-", dir=work))
+    try:
+        ws = Workspace.init(folder / "ws")
+        try:
+            if customers_file is not None:
+                import_file(ws, "customers", customers_file, write_files=False)
+            started = time.perf_counter()
+            report = import_file(ws, "orders", csv)
+            seconds = time.perf_counter() - started
+            counts = {"read": report.read, "inserted": report.inserted, "rejected": report.rejected,
+                      "stub_customers": report.stub_customers}
+        finally:
+            ws.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return seconds, counts
+
+
+def _peer_once(csv: Path, work: Path) -> tuple[float, int]:
+    import duckdb
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-peer-", dir=work))
+    try:
+        started = time.perf_counter()
+        con = duckdb.connect(str(folder / "peer.duckdb"))
+        try:
+            con.execute(f"CREATE TABLE orders AS SELECT * FROM read_csv('{csv}', header=true, "
+                        f"columns={_PEER_COLUMNS})")
+            con.execute("CHECKPOINT")
+            row = con.execute("SELECT count(*) FROM orders").fetchone()
+        finally:
+            con.close()
+        seconds = time.perf_counter() - started
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert row is not None
+    return seconds, int(row[0])
+
+
+def _peak_rss_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0  # pragma: no cover - not Linux
+
+
+def run(rows: int, repeats: int, *, customers: str = "preload", cache: str | Path | None = None) -> dict[str, Any]:
+    """Measure ``repeats`` times (crmscore then the peer each time) on a ``rows``-row CSV; medians and ratio."""
+    if customers not in ("preload", "stubs"):
+        raise ValueError("customers must be 'preload' or 'stubs'")
+    cache_dir = Path(cache or os.environ.get("CRMSCORE_BENCH_CACHE", tempfile.gettempdir())) / "crmscore-bench-import"
+    csv = generate_orders_csv(rows, cache_dir / f"orders-{rows}.csv")
+    customers_file = _customers_parquet(csv, cache_dir / f"customers-{rows}.parquet") \
+        if customers == "preload" else None
+    ours: list[float] = []
+    peer: list[float] = []
+    counts: dict[str, Any] = {}
+    for _ in range(repeats):
+        seconds, counts = _crmscore_once(csv, customers_file, cache_dir)
+        if counts["inserted"] != rows or counts["rejected"]:
+            raise AssertionError(f"crmscore imported {counts} of {rows} rows")
+        ours.append(seconds)
+        p_seconds, p_rows = _peer_once(csv, cache_dir)
+        assert p_rows == rows
+        peer.append(p_seconds)
+    med, peer_med = statistics.median(ours), statistics.median(peer)
+    return {
+        "rows": rows, "repeats": repeats, "customers": customers, "csv_mib": round(csv.stat().st_size / 2**20, 1),
+        "crmscore_seconds": [round(s, 3) for s in ours], "peer_seconds": [round(s, 3) for s in peer],
+        "crmscore_median_s": round(med, 3), "peer_median_s": round(peer_med, 3),
+        "crmscore_rows_per_s": round(rows / med), "peer_rows_per_s": round(rows / peer_med),
+        "ratio_vs_peer": round(med / peer_med, 2), "report": counts, "peak_rss_mib": round(_peak_rss_mib(), 1),
+        "load_average": os.getloadavg(), "cpus": os.cpu_count(),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--customers", choices=("preload", "stubs"), default="preload")
+    parser.add_argument("--cache", default=None, help="folder for the generated CSV (default: the temp folder)")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.rows, args.repeats, customers=args.customers, cache=args.cache), indent=1))
+
+
+if __name__ == "__main__":
+    main()
