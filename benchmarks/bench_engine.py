@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import resource
 import statistics
@@ -99,7 +100,10 @@ def run(scale_customers: int, repeats: int) -> dict[str, Any]:
         try:
             con.raw_sql("SET enable_progress_bar = false")
             table, _ = build_customer_table({n: con.table(n) for n in TABLE_NAMES}, AS_OF)
-            return int(table.to_pyarrow().num_rows)
+            rows = int(table.to_pyarrow().num_rows)
+            del table
+            gc.collect()  # drops the cached features (a temp table) while the connection is open
+            return rows
         finally:
             con.disconnect()
 

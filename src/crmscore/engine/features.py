@@ -145,26 +145,35 @@ def _orders(o: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
     gap_day = sale & (o.gap > 0)  # a purchase day with an earlier one before it
     reversal = o.amount < 0
     counted = sale | reversal
-    returned_pos = o.returned_pos
     in90, in365 = o.day > d.day(90), o.day > d.day(365)
     prev90 = (o.day > d.day(180)) & (o.day <= d.day(90))
     zero = ibis.literal(Decimal(0), _MONEY)
+    sales = o.amount.sum(where=sale).coalesce(zero)
+    reversals = o.amount.sum(where=reversal).coalesce(zero)  # <= 0
+    returned_pos = o.amount.sum(where=o.returned_pos).coalesce(zero)
+    # Spread of the n = purchase days - 1 gaps from exact integer sums: their sum is last - first, so only
+    # the sum of squares is aggregated; var = (n * sum(g^2) - sum(g)^2) / (n (n - 1)).
+    first, last = o.day.min(where=sale), o.day.max(where=sale)
+    n_gaps = o.count(where=gap_day)
+    span = last.delta(first, unit="day").cast("int64")
+    sq = (o.gap * o.gap).sum(where=gap_day)
+    var = (n_gaps * sq - span * span).cast("float64") / (n_gaps * (n_gaps - 1)).cast("float64")
     agg = o.group_by("customer_id").aggregate(
         _o_purchase_days=o.count(where=first_of_day),
         _o_purchase_days_90d=o.count(where=first_of_day & in90),
         _o_purchase_days_365d=o.count(where=first_of_day & in365),
         _o_order_count=o.count(where=sale),
-        _o_monetary=o.amount.sum(where=counted),
+        # sales + reversals (money: exact DECIMAL sums)
+        _o_monetary=sales + reversals,
         _o_monetary_90d=o.amount.sum(where=counted & in90),
         _o_monetary_365d=o.amount.sum(where=counted & in365),
         _o_monetary_prev_90d=o.amount.sum(where=counted & prev90),
-        _o_first_purchase=o.day.min(where=sale),
-        _o_last_purchase=o.day.max(where=sale),
-        _o_gap_std=o.gap.cast("float64").std(where=gap_day, how="sample"),
+        _o_first_purchase=first,
+        _o_last_purchase=last,
+        _o_gap_std=ibis.ifelse(n_gaps >= 2, var.sqrt(), ibis.null("float64")),
         _o_last_gap=o.gap.max(where=gap_day & (o.day == o.last_day)),
-        _o_returned_value=(-o.amount).sum(where=reversal).coalesce(zero)
-        + o.amount.sum(where=returned_pos).coalesce(zero),
-        _o_sold_value=o.amount.sum(where=sale).coalesce(zero) + o.amount.sum(where=returned_pos).coalesce(zero),
+        _o_returned_value=returned_pos - reversals,
+        _o_sold_value=sales + returned_pos,
         _o_margin=(o.amount - o.cost).sum(where=counted),
         _o_cost_known=o.count(where=counted & o.cost.notnull()),
     )

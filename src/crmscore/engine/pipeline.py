@@ -16,7 +16,7 @@ from typing import Any
 
 import ibis.expr.types as ir
 
-from crmscore.engine.abc import ABCConfig, abc_expr
+from crmscore.engine.abc import ABCConfig, abc_table
 from crmscore.engine.classes import PurchaseClassRules, ValueTierRules, purchase_class_expr, value_tier_expr
 from crmscore.engine.features import FeatureConfig, compute_features
 from crmscore.engine.frames import flavour_of, to_frame, to_ibis
@@ -53,7 +53,9 @@ def classify(features: ir.Table, rfm: RFM, config: ClassConfig | None = None) ->
     """
     cfg = config or ClassConfig()
     t = rfm.score_table(features)
-    return t.mutate(abc_class=abc_expr(t, cfg.abc), purchase_class=purchase_class_expr(t, cfg.purchase),
+    abc = abc_table(t, cfg.abc)
+    t = t.left_join(abc, t.customer_id == abc.customer_id).select(*[t[c] for c in t.columns], abc.abc_class)
+    return t.mutate(purchase_class=purchase_class_expr(t, cfg.purchase),
                     value_tier=value_tier_expr(t, cfg.value_tiers, rfm.n_bins),
                     lifecycle_stage=lifecycle_expr(t, cfg.lifecycle))
 
