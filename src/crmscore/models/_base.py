@@ -147,7 +147,8 @@ def distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def fit_log_params(objective: Callable[[np.ndarray], Any], x0: np.ndarray, *, jac: bool, model: str,
-                   n_obs: float, maxiter: int = 2000) -> optimize.OptimizeResult:
+                   n_obs: float, maxiter: int = 2000, ftol: float = 1e-13,
+                   gtol: float = 1e-9) -> optimize.OptimizeResult:
     """Minimise ``objective`` (mean negative log-likelihood over log-parameters) with L-BFGS-B.
 
     ``jac=True`` means ``objective`` returns ``(value, gradient)``. Raises :class:`ConvergenceError`
@@ -157,7 +158,7 @@ def fit_log_params(objective: Callable[[np.ndarray], Any], x0: np.ndarray, *, ja
     try:
         with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
             res = optimize.minimize(objective, x0, jac=jac, method="L-BFGS-B", bounds=bounds,
-                                    options={"maxiter": maxiter, "ftol": 1e-13, "gtol": 1e-9,
+                                    options={"maxiter": maxiter, "ftol": ftol, "gtol": gtol,
                                              "maxcor": 20})
     except (FloatingPointError, ValueError) as exc:
         raise ConvergenceError(f"{model}: the optimiser failed ({exc})",
@@ -254,7 +255,9 @@ def fit_with_warm_start(objective: Callable[[Any], Callable[[np.ndarray], tuple[
     iterations.
     """
     try:
-        start = fit_log_params(objective(sample), x0, jac=True, model=model, n_obs=sample.n).x
+        # the sample's optimum is only a starting point: its sampling error is far above these tolerances
+        start = fit_log_params(objective(sample), x0, jac=True, model=model, n_obs=sample.n, ftol=1e-10,
+                               gtol=1e-6).x
         with np.errstate(all="ignore"):
             hess = gradient_hessian(lambda v: objective(sample)(v)[1], start)
     except ConvergenceError:
