@@ -180,7 +180,7 @@ def test_linear_and_window_decay() -> None:
     assert [p["explanation_en"] for p in points if p["customer_id"] == "b"] == [
         "+37.5: Net monetary value, 365 days ¥100; decayed to 75% (recency_days)",
         "+0.0: Visits, 90 days 10; decayed to 0% (days_since_interaction)"]
-    assert [p["explanation_zh"] for p in points if p["customer_id"] == "b"][0] == \
+    assert next(p["explanation_zh"] for p in points if p["customer_id"] == "b") == \
         "+37.5：近365天净消费金额 ¥100；因未活跃衰减至75%"
 
 
@@ -216,7 +216,7 @@ def test_vetoes_cap_grade_and_score_with_an_explained_row() -> None:
         ("b", "late", 0.0, "+0.0: grade capped at C: paid more than 90 days late"),
         ("d", "fraud", -50.1, "-50.1: grade capped at D: complaints >= 10"),
         ("d", "late", 0.0, "+0.0: grade capped at C: paid more than 90 days late")]
-    zh = [p["explanation_zh"] for p in points if p["criterion"] == "late"][0]
+    zh = next(p["explanation_zh"] for p in points if p["criterion"] == "late")
     assert zh == "-30.1：等级最高为C：逾期超过90天"
     totals: dict[str, float] = {}
     for p in points:

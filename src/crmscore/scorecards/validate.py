@@ -151,7 +151,7 @@ def _duplicates(path: str, items: list[Any], key: str, what: str) -> list[Config
     return out
 
 
-def _expression_issues(path: str, text: Any, catalog: Catalog, *, boolean: bool) -> list[ConfigIssue]:
+def _expression_issues(path: str, text: Any, catalog: Catalog, *, boolean: bool | None) -> list[ConfigIssue]:
     if not isinstance(text, str):
         return []
     return [ConfigIssue(path, i.message, i.suggestion)

@@ -123,7 +123,7 @@ def get_version(ws: Workspace, name: str, version: int | None = None) -> tuple[S
             known = sorted({v.name for v in list_versions(ws)})
             if version is not None and name in known:
                 raise NotFound(f"scorecard {name!r} has no version {version}",
-                               f"list versions with: crmscore scorecard list")
+                               "list versions with: crmscore scorecard list")
             raise UnknownName("published scorecard", name, known)
         spec = load_scorecard(row.spec_yaml, source=f"{name}@{row.version}")
         return spec, _record(row)
