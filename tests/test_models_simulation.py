@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -141,3 +142,43 @@ def test_clv_needs_a_time_unit() -> None:
         customer_lifetime_value(bg, gg, summary)
     with pytest.raises(DataError, match="margin"):
         customer_lifetime_value(bg, gg, summary, margin=25, time_unit="D")
+
+
+@pytest.mark.parametrize("kind", ["bg", "pnbd", "gg"])
+def test_warm_start_path_reaches_the_plain_optimum(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Large data is fitted on a sample first, then refined by Newton steps with the sample's Hessian. Shrink
+    # the threshold so that 12,000 customers take that path, and compare with plain L-BFGS-B on all rows
+    # (initial_params disables the warm start).
+    from crmscore.models import _base
+
+    calls: list[bool] = []
+    refine = _base.newton_refine
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        out = refine(*args, **kwargs)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_base, "WARM_START_ROWS", 1500)
+    monkeypatch.setattr(_base, "newton_refine", spy)
+    rng = np.random.default_rng(11)
+    n = 12_000
+    fast: BetaGeo | ParetoNBD | GammaGamma
+    plain: BetaGeo | ParetoNBD | GammaGamma
+    if kind == "gg":
+        data = sample_gammagamma(rng.integers(1, 12, n), {"p": 6.0, "q": 3.5, "v": 15.0}, rng=rng)
+        fast = GammaGamma().fit(data)
+        plain = GammaGamma().fit(data, initial_params={"p": 1.0, "q": 1.0, "v": 1.0})
+    else:
+        ages = rng.uniform(20, 80, n)
+        if kind == "bg":
+            data = sample_betageo(n, {"r": 0.4, "alpha": 6.0, "a": 0.9, "b": 3.0}, T=ages, rng=rng)
+            fast, plain = BetaGeo().fit(data), BetaGeo().fit(data, initial_params=dict.fromkeys(["r", "alpha", "a", "b"], 1.0))
+        else:
+            data = sample_paretonbd(n, {"r": 0.6, "alpha": 9.0, "s": 0.8, "beta": 14.0}, T=ages, rng=rng)
+            fast = ParetoNBD().fit(data)
+            plain = ParetoNBD().fit(data, initial_params=dict.fromkeys(["r", "alpha", "s", "beta"], 1.0))
+    assert calls == [True]  # the Newton refinement ran and converged (no fallback)
+    assert fast.params_ == pytest.approx(plain.params_, rel=1e-5)
+    assert fast.log_likelihood_ == pytest.approx(plain.log_likelihood_, rel=1e-10)
+    assert fast.standard_errors_ == pytest.approx(plain.standard_errors_, rel=1e-3)
