@@ -220,3 +220,21 @@ def test_unidentified_data_raises_convergence_error() -> None:
     with pytest.raises(ConvergenceError) as info:
         BetaGeo().fit(np.zeros(50), np.zeros(50), np.full(50, 30.0))
     assert info.value.hint and "penalizer" in info.value.hint
+
+
+def test_clv_equals_its_definition(cdnow: pd.DataFrame, bgnbd: BetaGeo, pnbd: ParetoNBD) -> None:
+    # clv_table evaluates the monthly forecasts once per distinct (x, T) pair and multiplies by P(alive); the
+    # definition evaluates E[Y(t) | x, t_x, T] per customer and month
+    gg = GammaGamma().fit(cdnow)
+    x, t_x, t_cap, money = (cdnow[c].to_numpy(dtype=float)
+                            for c in ("frequency_cal", "recency_cal", "T_cal", "monetary_value_cal"))
+    weeks_per_month = 365.25 / 12 / 7
+    for model in (bgnbd, pnbd):
+        table = clv_table(model, gg, cdnow, horizon_months=6, margin=0.25, discount_rate=0.02)
+        cum = [np.zeros(len(x))] + [model.expected_purchases(k * weeks_per_month, x, t_x, t_cap)
+                                    for k in range(1, 7)]
+        expected = 0.25 * gg.expected_spend(x, money) * sum(
+            (cum[k] - cum[k - 1]) / 1.02 ** k for k in range(1, 7))
+        assert table["clv"].to_numpy() == pytest.approx(expected, rel=1e-10, abs=1e-12)
+        assert table["expected_purchases"].to_numpy() == pytest.approx(cum[6], rel=1e-12)
+        assert table["p_alive"].to_numpy() == pytest.approx(model.p_alive(x, t_x, t_cap), rel=1e-12)
