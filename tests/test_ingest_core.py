@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 import crmscore.datasets as _datasets_pkg
 from crmscore.cli.main import app
 from crmscore.errors import CrmscoreError, ImportFailed, InputFileError, MissingColumnsError
-from crmscore.ingest import import_file
+from crmscore.ingest import import_file, import_frame
 from crmscore.workspace import Workspace
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
@@ -214,3 +215,32 @@ def test_xlsx_jsonl_and_ranges(workspace: Workspace, tmp_path: Path) -> None:
     assert rep.inserted == 1
     assert _count(workspace, "SELECT customer_id FROM tickets") == "17850"
     assert _count(workspace, "SELECT is_complaint FROM tickets") is True
+
+
+def test_imports_are_recorded_as_jobs(tmp_path: Path) -> None:
+    """Each CLI/library import leaves one ``jobs`` record: succeeded with its counts, or failed with the error."""
+    from crmscore.services.jobs import list_jobs
+
+    Workspace.init(tmp_path / "ws").close()
+    good = tmp_path / "orders.csv"
+    good.write_text("order_id,customer_id,order_date,amount\nA1,C1,2024-03-05,100\nA2,C2,2024-03-06,¥20\n",
+                    encoding="utf-8")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("order_id,customer_id,order_date,amount\nB1,C1,2024-13-45,5\n", encoding="utf-8")
+    ok = CliRunner().invoke(app, ["import", "orders", str(good), "--json", "--workspace", str(tmp_path / "ws")])
+    assert ok.exit_code == 0, ok.output
+    failed = CliRunner().invoke(app, ["import", "orders", str(bad), "--json", "--workspace", str(tmp_path / "ws")])
+    assert failed.exit_code == 1
+    with Workspace(tmp_path / "ws") as ws:
+        import_frame(ws, "orders", pd.DataFrame({"order_id": ["F1"], "customer_id": ["C1"],
+                                                 "order_date": ["2024-01-02"], "amount": ["3"]}), created_by="lib")
+        import_frame(ws, "orders", pd.DataFrame({"order_id": ["F2"], "customer_id": ["C1"],
+                                                 "order_date": ["2024-01-02"], "amount": ["4"]}), record_job=False)
+        jobs = list(reversed(list_jobs(ws, kind="import")))
+        assert [j.status for j in jobs] == ["succeeded", "failed", "succeeded"]
+        first, second, third = jobs
+        assert first.params["file"] == str(good) and first.created_by.startswith("cli:")
+        assert first.result["inserted"] == 2 and first.result["status"] == "ok"
+        assert "rejected" in second.error and second.finished_at is not None
+        assert third.created_by == "lib" and third.result["inserted"] == 1
+        assert _snapshot(ws)["orders"] == 4  # A1, A2, F1, F2: the failed import wrote nothing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -89,7 +90,7 @@ def register(app: typer.Typer) -> None:
                 report = import_file(ws, kind, file, mapping=mapping, sheet=sheet, dry_run=dry_run,
                                      allow_partial=allow_partial, unknown_customers=unknown_customers,
                                      day_first=day_first, encoding=encoding, save_mapping_to=save_mapping,
-                                     progress=progress)
+                                     progress=progress, created_by=f"cli:{getpass.getuser()}")
             except ImportFailed as exc:
                 if status is not None:
                     status.stop()

@@ -16,9 +16,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -57,13 +58,53 @@ def import_file(ws: Workspace, kind: str, path: str | Path, *, mapping: Mapping 
                 unknown_customers: str = "create", day_first: bool | None = None, encoding: str | None = None,
                 file_format: str | None = None, as_of: date | None = None,
                 save_mapping_to: str | Path | None = None, write_files: bool = True,
-                progress: Progress | None = None) -> ImportReport:
+                progress: Progress | None = None, record_job: bool = True,
+                created_by: str | None = None) -> ImportReport:
     """Import one file of ``kind`` into the workspace's warehouse and return the report.
 
     All-or-nothing unless ``allow_partial``: if any row is rejected nothing is written and :class:`ImportFailed`
     is raised (its ``report`` attribute holds the report). Re-importing the same file changes nothing.
+    The run is recorded in the app database's ``jobs`` table (kind ``import``; a failed import leaves a failed
+    record) unless ``record_job`` is False (a caller that records the job itself, like the server's queue).
     """
     path = Path(path)
+    params = {"kind": kind, "file": str(path), "mapping": str(mapping) if isinstance(mapping, str | Path) else None,
+              "dry_run": dry_run, "allow_partial": allow_partial, "unknown_customers": unknown_customers}
+    with _recorded(ws, params, record_job, created_by) as finish:
+        return finish(_import_file(ws, kind, path, mapping, sheet, dry_run, allow_partial, unknown_customers,
+                                   day_first, encoding, file_format, as_of, save_mapping_to, write_files, progress))
+
+
+@contextlib.contextmanager
+def _recorded(ws: Workspace, params: dict[str, Any], record_job: bool, created_by: str | None
+              ) -> Iterator[Callable[[ImportReport], ImportReport]]:
+    """Run an import inside :func:`crmscore.services.jobs.recorded_job`; ``finish`` stores the counts."""
+    if not record_job:
+        yield lambda report: report
+        return
+    from crmscore.services.jobs import recorded_job
+    from crmscore.store.appdb import Job
+
+    with recorded_job(ws, "import", params, created_by=created_by) as handle:
+        def finish(report: ImportReport) -> ImportReport:
+            with ws.session() as session:
+                job = session.get(Job, handle.id)
+                if job is not None:
+                    job.result = report.model_dump(mode="json", include=_JOB_RESULT_FIELDS)
+                    session.commit()
+            return report
+
+        yield finish
+
+
+_JOB_RESULT_FIELDS = {"import_id", "table", "status", "read", "inserted", "updated", "unchanged", "rejected",
+                      "stub_customers", "derived_orders", "report_path", "quarantine_path", "seconds"}
+
+
+def _import_file(ws: Workspace, kind: str, path: Path, mapping: Mapping | str | Path | None, sheet: str | None,
+                 dry_run: bool, allow_partial: bool, unknown_customers: str, day_first: bool | None,
+                 encoding: str | None, file_format: str | None, as_of: date | None,
+                 save_mapping_to: str | Path | None, write_files: bool, progress: Progress | None) -> ImportReport:
     loaded = load_mapping(mapping) if isinstance(mapping, str | Path) else mapping
     return _run(ws, kind, str(path), lambda con, prefix: stage_file(
         con, path, prefix=prefix, file_format=file_format or (loaded.format if loaded else None),
@@ -78,7 +119,7 @@ def import_file(ws: Workspace, kind: str, path: str | Path, *, mapping: Mapping 
 def import_frame(ws: Workspace, kind: str, frame: Any, *, mapping: Mapping | str | Path | None = None,
                  dry_run: bool = False, allow_partial: bool = False, unknown_customers: str = "create",
                  day_first: bool | None = None, as_of: date | None = None, write_files: bool = True,
-                 name: str = "dataframe") -> ImportReport:
+                 name: str = "dataframe", record_job: bool = True, created_by: str | None = None) -> ImportReport:
     """Import a DataFrame (pandas or Polars) or an Arrow table like a file; rows are numbered from 1.
 
     >>> import tempfile, pathlib, pandas as pd
@@ -91,9 +132,12 @@ def import_frame(ws: Workspace, kind: str, frame: Any, *, mapping: Mapping | str
     >>> ws.close()
     """
     loaded = load_mapping(mapping) if isinstance(mapping, str | Path) else mapping
-    return _run(ws, kind, name, lambda con, prefix: stage_frame(con, frame, prefix=prefix), loaded, dry_run,
-                allow_partial, unknown_customers, day_first, as_of, None, write_files, None,
-                mapping_source="mapping")
+    params = {"kind": kind, "file": name, "dry_run": dry_run, "allow_partial": allow_partial,
+              "unknown_customers": unknown_customers}
+    with _recorded(ws, params, record_job, created_by) as finish:
+        return finish(_run(ws, kind, name, lambda con, prefix: stage_frame(con, frame, prefix=prefix), loaded,
+                           dry_run, allow_partial, unknown_customers, day_first, as_of, None, write_files, None,
+                           mapping_source="mapping"))
 
 
 def _run(ws: Workspace, kind: str, file_label: str, stage: Callable[[duckdb.DuckDBPyConnection, str], StagedFile],
