@@ -255,9 +255,10 @@ def score(features: ir.Table, spec: Scorecard, *, catalog: Catalog | None = None
     step4: dict[str, Any] = {}
     for i, p in enumerate(plans):
         mine = w3[f"{p.key}_rem"]
-        ahead = sum((((w3[f"{q.key}_rem"] > mine) | ((w3[f"{q.key}_rem"] == mine) & (k < i))).cast("int64")
+        # ifelse, not cast: PostgreSQL cannot cast boolean to bigint
+        ahead = sum((ibis.ifelse((w3[f"{q.key}_rem"] > mine) | ((w3[f"{q.key}_rem"] == mine) & (k < i)), 1, 0)
                      for k, q in enumerate(plans) if k != i), ibis.literal(0))
-        step4[f"{p.key}_pu"] = w3[f"{p.key}_u"] + (ahead < rest).cast("int64")
+        step4[f"{p.key}_pu"] = w3[f"{p.key}_u"] + ibis.ifelse(ahead < rest, 1, 0)
 
     # 4. vetoes: the strictest triggered one caps the score below the next better band
     caps = [_veto_cap_units(spec, v.max_grade) for v in spec.vetoes]

@@ -45,11 +45,12 @@ def thousands(x: ir.IntegerValue) -> ir.StringValue:
 
 def group_digits(text: ir.StringValue, n: ir.IntegerValue | None = None) -> ir.StringValue:
     """Digits (``text``, of length ``n`` if known) with ',' between groups of three."""
-    n = text.length() if n is None else n
-    head = text.substr(0, n - ((n - 1) // 3) * 3)
+    # int32 positions: PostgreSQL has substring(text, int, int) but no bigint overload
+    n = (text.length() if n is None else n).cast("int32")
+    head = text.substr(0, (n - ((n - 1) // 3) * 3).cast("int32"))
     out = head
     for k in range(5, 0, -1):
-        out = out.concat(ibis.ifelse(n > 3 * k, ibis.literal(",").concat(text.substr(n - 3 * k, 3)), ""))
+        out = out.concat(ibis.ifelse(n > 3 * k, ibis.literal(",").concat(text.substr((n - 3 * k).cast("int32"), 3)), ""))
     return out
 
 

@@ -94,7 +94,8 @@ def _bound_key(kind: str) -> str:
 def _pydantic_issues(exc: ValidationError, raw: Any) -> list[ConfigIssue]:
     issues = []
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))  # drop union tags
+        # drop pydantic's union tags (e.g. 'function-after[...]'), but never down to nothing: a key may contain '['
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p)) or tuple(err["loc"])
         kind, msg = err["type"], err["msg"]
         suggestion = None
         if kind == "missing":
