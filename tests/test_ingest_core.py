@@ -244,3 +244,16 @@ def test_imports_are_recorded_as_jobs(tmp_path: Path) -> None:
         assert "rejected" in second.error and second.finished_at is not None
         assert third.created_by == "lib" and third.result["inserted"] == 1
         assert _snapshot(ws)["orders"] == 4  # A1, A2, F1, F2: the failed import wrote nothing
+
+
+def test_currency_from_amount_symbols(workspace: Workspace, tmp_path: Path) -> None:
+    f = tmp_path / "orders.csv"
+    f.write_text("order_id,customer_id,order_date,amount\nA1,C1,2024-03-05,¥1234.50\nA2,C1,2024-03-06,$20\n"
+                 "A3,C1,2024-03-07,\"1.234,50 €\"\nA4,C1,2024-03-08,12\n", encoding="utf-8")
+    report = import_file(workspace, "orders", f)
+    assert report.mapping["currency"] == "symbols in amount"
+    rows = workspace.warehouse.execute("SELECT order_id, currency, amount FROM orders ORDER BY 1").fetchall()
+    assert [(r[0], r[1]) for r in rows] == [("A1", "CNY"), ("A2", "USD"), ("A3", "EUR"), ("A4", None)]
+    plain = tmp_path / "plain.csv"
+    plain.write_text("order_id,customer_id,order_date,amount\nB1,C1,2024-03-05,5\n", encoding="utf-8")
+    assert "currency" not in import_file(workspace, "orders", plain).mapping
