@@ -95,23 +95,36 @@ def run(scale_customers: int, repeats: int) -> dict[str, Any]:
     with duckdb.connect(db, read_only=True) as raw:
         n_orders = raw.execute("SELECT count(*) FROM orders").fetchone()[0]  # type: ignore[index]
 
-    def engine() -> int:
+    def timed(fn: Any) -> tuple[int, float, float]:
+        t0, c0 = time.perf_counter(), _cpu_s()
+        rows = fn()
+        return rows, time.perf_counter() - t0, _cpu_s() - c0
+
+    def engine() -> tuple[int, float, float]:
         con = ibis.duckdb.connect(db, read_only=True)
         try:
             con.raw_sql("SET enable_progress_bar = false")
-            table, _ = build_customer_table({n: con.table(n) for n in TABLE_NAMES}, AS_OF)
-            rows = int(table.to_pyarrow().num_rows)
-            del table
-            gc.collect()  # drops the cached features (a temp table) while the connection is open
-            return rows
+            tables = {n: con.table(n) for n in TABLE_NAMES}
+
+            def work() -> int:
+                table, _ = build_customer_table(tables, AS_OF)
+                return int(table.to_pyarrow().num_rows)
+
+            out = timed(work)
+            gc.collect()  # (untimed) drops the cached features, a temp table, while the connection is open
+            return out
         finally:
             con.disconnect()
 
-    def bare() -> int:
+    def bare() -> tuple[int, float, float]:
         with duckdb.connect(db, read_only=True) as con:
             con.execute("SET enable_progress_bar = false")
-            res = con.execute(sql).arrow()
-            return int((res.read_all() if hasattr(res, "read_all") else res).num_rows)
+
+            def work() -> int:
+                res = con.execute(sql).arrow()
+                return int((res.read_all() if hasattr(res, "read_all") else res).num_rows)
+
+            return timed(work)
 
     wall: dict[str, list[float]] = {"engine": [], "bare_sql": []}
     cpu: dict[str, list[float]] = {"engine": [], "bare_sql": []}
@@ -119,10 +132,9 @@ def run(scale_customers: int, repeats: int) -> dict[str, Any]:
     engine(), bare()  # warm-up (page cache, imports)
     for _ in range(repeats):
         for name, fn in (("engine", engine), ("bare_sql", bare)):
-            t0, c0 = time.perf_counter(), _cpu_s()
-            rows[name] = fn()
-            wall[name].append(time.perf_counter() - t0)
-            cpu[name].append(_cpu_s() - c0)
+            rows[name], w, c = fn()
+            wall[name].append(w)
+            cpu[name].append(c)
     med = {k: statistics.median(v) for k, v in wall.items()}
     cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
     return {
