@@ -172,10 +172,17 @@ def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int
     return out
 
 
+Card = tuple[Any, int | None, str | None]  # (spec, published version or None, content hash)
+
+
 def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = None,
-                 progress: ProgressFn | None = None, spec: Any = None, version: int | None = None,
+                 progress: ProgressFn | None = None, cards: list[Card] | None = None,
                  settings: Settings | None = None) -> tuple[ir.Table, ir.Table | None, _Run]:
-    """Compute (customers, points) as warehouse expressions for one as-of date, without writing anything."""
+    """Compute (customers, points) as warehouse expressions for one as-of date, without writing anything.
+
+    ``cards``: the scorecards of this run, the default first. Each customer is scored by the first of the
+    others whose ``applies_to`` covers it, else by the default.
+    """
     options = options or RunOptions()
     settings = settings or Settings()
     run = _Run()
@@ -200,15 +207,36 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
             customers = customers.cache()
     points = None
     with run.stage("scorecard", progress, 2):
-        if spec is not None:
-            from crmscore.scorecards.compile import score
-
-            result = score(customers, spec, version=version, cache=True)
-            extra = [c for c in result.customers.columns if c != "customer_id" and c not in customers.columns]
-            customers = customers.left_join(result.customers.select("customer_id", *extra), "customer_id")
-            customers = customers.drop("customer_id_right")
-            points = result.points
+        if cards:
+            scores, points = _score_with_cards(customers, cards)
+            customers = customers.left_join(scores, "customer_id").drop("customer_id_right")
+            run.params["scorecards"] = [{"name": spec.name, "version": version, "hash": digest}
+                                        for spec, version, digest in cards]
     return customers, points, run
+
+
+def _score_with_cards(customers: ir.Table, cards: list[Card]) -> tuple[ir.Table, ir.Table]:
+    """Scores and points of every customer, each by its applicable scorecard (see :func:`score_tables`)."""
+    from crmscore.scorecards.compile import applies, score
+
+    default = cards[0][0]
+    assigned: Any = ibis.literal(default.name)
+    for spec, _version, _digest in reversed(cards[1:]):
+        assigned = ibis.ifelse(applies(customers, spec), spec.name, assigned)
+    routed = customers.mutate(_scorecard=assigned)
+    results = []
+    for spec, version, _digest in cards:
+        subset = routed.filter(routed._scorecard == spec.name).drop("_scorecard")
+        results.append(score(subset, spec, version=version, cache=True))
+    if len(results) == 1:
+        return results[0].customers, results[0].points
+    columns: dict[str, Any] = {}
+    for result in results:
+        for name, dtype in result.customers.schema().items():
+            columns.setdefault(name, dtype)
+    aligned = [r.customers.select(*[r.customers[c] if c in r.customers.columns else ibis.null(t).name(c)
+                                    for c, t in columns.items()]) for r in results]
+    return ibis.union(*aligned), ibis.union(*[r.points for r in results])
 
 
 def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: str | None = None,
@@ -240,7 +268,8 @@ def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params
          progress: ProgressFn | None, record_job: bool) -> SnapshotInfo:
     recorder = recorded_job(ws, "score", params, created_by=options.created_by) if record_job else nullcontext()
     with recorder as job:
-        spec, version, card_hash = _resolve_scorecard(ws, options.scorecard)
+        cards = _scorecards_for_run(ws, options.scorecard)
+        spec, version, card_hash = cards[0]
 
         def report(stage: str, fraction: float) -> None:
             if job is not None:
@@ -248,7 +277,7 @@ def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params
             if progress:
                 progress(stage, fraction)
 
-        customers, points, run = score_tables(wh, day, options, report, spec, version, ws.settings)
+        customers, points, run = score_tables(wh, day, options, report, cards, ws.settings)
         report("write", 3 / len(STAGES))
         start = time.perf_counter()
         fingerprint = input_fingerprint(wh)
@@ -264,9 +293,19 @@ def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params
     return info
 
 
-def _resolve_scorecard(ws: Workspace, ref: str | None) -> tuple[Any, int | None, str | None]:
-    """The scorecard spec to use (``NAME[@VERSION]``, default: the published default or b2b-default), its
-    published version (None for a built-in template) and its content hash."""
-    from crmscore.scorecards.versions import resolve
+def _scorecards_for_run(ws: Workspace, ref: str | None) -> list[Card]:
+    """The scorecards of a run, the default first.
 
-    return resolve(ws, ref)
+    With ``ref`` (``NAME[@VERSION]``) only that one, for every customer. Without: the default (the published
+    default, else ``b2b-default``) plus every other built-in or published scorecard that has ``applies_to``
+    conditions (so B2C customers get ``b2c-retail`` while B2B customers get ``b2b-default``).
+    """
+    from crmscore.scorecards.templates import TEMPLATES
+    from crmscore.scorecards.versions import list_versions, resolve
+
+    if ref is not None:
+        return [resolve(ws, ref)]
+    default = resolve(ws, None)
+    names = sorted(set(TEMPLATES) | {v.name for v in list_versions(ws)})
+    others = [resolve(ws, name) for name in names if name != default[0].name]
+    return [default, *[card for card in others if card[0].applies_to.conditions()]]

@@ -4,7 +4,7 @@ draft workflow (current spec, validate, preview on current data, publish).
 
 Each route only wires request to service: the file reader and mapping come from :mod:`crmscore.ingest`, period
 KPIs from :func:`crmscore.engine.kpis.period_kpis` on the caller's scoped tables, validation from
-:mod:`crmscore.scorecards.validate` and the preview from :func:`crmscore.services.pipeline.score_tables`.
+:mod:`crmscore.scorecards.validate` and the preview from :func:`crmscore.scorecards.compile.score` on the latest snapshot.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def scorecard_current(_p: Principal = Depends(need("view_scorecards")), session:
 
     from crmscore.scorecards.catalog import resolve_catalog
     from crmscore.scorecards.validate import load_scorecard
-    from crmscore.services.pipeline import _resolve_scorecard
+    from crmscore.scorecards.versions import resolve
 
     row = _published_default(session)
     version: int | None
@@ -180,7 +180,7 @@ def scorecard_current(_p: Principal = Depends(need("view_scorecards")), session:
         card, version, digest = load_scorecard(row.spec_yaml, source=f"{row.name} v{row.version}"), row.version, \
             row.content_hash
     else:
-        card, version, digest = _resolve_scorecard(app_state.ws, None)
+        card, version, digest = resolve(app_state.ws, None)
     spec = _spec_json(card)
     catalog = resolve_catalog(None)
     metrics = sorted(catalog) if isinstance(catalog, dict) else []
@@ -227,14 +227,16 @@ def scorecard_validate(body: DraftBody, _p: Principal = Depends(need("draft_scor
 @router.post("/scorecards/preview", summary="Score the current data with a draft (nothing is written)")
 def scorecard_preview(body: DraftBody, principal: Principal = Depends(need("draft_scorecards")),
                       wh: Warehouse = Depends(reader)) -> dict[str, Any]:
+    from crmscore.scorecards.compile import score
     from crmscore.scorecards.validate import validate_scorecard
-    from crmscore.services.pipeline import score_tables
+    from crmscore.services.snapshots import customers_table
 
     card = validate_scorecard(_document(body))
     view, snap = customer_view(wh, principal)
     if snap is None or "grade" not in view.columns:
         raise CrmscoreError("no scored snapshot to compare with", "run scoring first")
-    customers, _points, _run = score_tables(wh, snap.as_of, spec=card)
+    # The snapshot holds every metric (models included) as of its date: score the draft on exactly that.
+    customers = score(customers_table(wh, snap.snapshot_id), card).customers
     mine = customers.semi_join(view.select("customer_id"), "customer_id")
     draft = mine.select("customer_id", new_score=mine.score, new_grade=mine.grade)
     now = view.select("customer_id", old_score=view.score, old_grade=view.grade)
