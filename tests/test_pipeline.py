@@ -59,6 +59,10 @@ def test_snapshot_is_complete_and_consistent(scored) -> None:  # type: ignore[no
     merged = df.set_index("customer_id").score.round(6)
     assert (sums.reindex(merged.index).fillna(0.0) - merged).abs().max() < 1e-6  # points sum to the score
     assert first.scorecard == "b2b-default" and first.scorecard_hash
+    # each customer is scored by its applicable scorecard: B2C customers by b2c-retail, the rest by the default
+    by_type = df.groupby("type").scorecard.unique().to_dict()
+    assert list(by_type["B2B"]) == ["b2b-default"] and list(by_type["B2C"]) == ["b2c-retail"]
+    assert {c["name"] for c in first.params["scorecards"]} == {"b2b-default", "b2c-retail"}
     assert set(first.timings) >= {"features", "models", "scorecard", "write"}
     assert first.input_fingerprint and first.params["rfm"]["bin_edges"]
 
