@@ -227,7 +227,9 @@ def scorecard_validate(body: DraftBody, _p: Principal = Depends(need("draft_scor
 @router.post("/scorecards/preview", summary="Score the current data with a draft (nothing is written)")
 def scorecard_preview(body: DraftBody, principal: Principal = Depends(need("draft_scorecards")),
                       wh: Warehouse = Depends(reader)) -> dict[str, Any]:
-    from crmscore.scorecards.compile import score
+    from crmscore.engine import build_customer_table
+    from crmscore.schema import TABLES
+    from crmscore.scorecards.compile import required_columns, score
     from crmscore.scorecards.validate import validate_scorecard
     from crmscore.services.snapshots import customers_table
 
@@ -235,8 +237,12 @@ def scorecard_preview(body: DraftBody, principal: Principal = Depends(need("draf
     view, snap = customer_view(wh, principal)
     if snap is None or "grade" not in view.columns:
         raise CrmscoreError("no scored snapshot to compare with", "run scoring first")
-    # The snapshot holds every metric (models included) as of its date: score the draft on exactly that.
-    customers = score(customers_table(wh, snap.snapshot_id), card).customers
+    # The snapshot holds every metric (models included) as of its date: score the draft on exactly that. A
+    # snapshot written without some metric the draft needs falls back to the engine's features at that date.
+    metrics = customers_table(wh, snap.snapshot_id)
+    if any(c not in metrics.columns for c in required_columns(card)):
+        metrics, _rfm = build_customer_table({name: wh.table(name) for name in TABLES}, snap.as_of)
+    customers = score(metrics, card).customers
     mine = customers.semi_join(view.select("customer_id"), "customer_id")
     draft = mine.select("customer_id", new_score=mine.score, new_grade=mine.grade)
     now = view.select("customer_id", old_score=view.score, old_grade=view.grade)
