@@ -89,7 +89,8 @@ def start_import(
     ws = app_state.ws
 
     def work(_progress: Any) -> dict[str, Any]:
-        report = import_file(ws, kind, target, mapping=mapping_path, dry_run=dry_run, allow_partial=allow_partial)
+        report = import_file(ws, kind, target, mapping=mapping_path, dry_run=dry_run, allow_partial=allow_partial,
+                             record_job=False)  # this queue records the job itself
         return report.model_dump(mode="json") if hasattr(report, "model_dump") else dict(report)
 
     job = app_state.jobs.submit("import", params, principal, work)
