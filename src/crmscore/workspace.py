@@ -37,7 +37,7 @@ from crmscore.store.warehouse import Warehouse
 if TYPE_CHECKING:
     from crmscore.services.snapshots import Snapshots
 
-__all__ = ["CONFIG_FILE", "LOCK_FILE", "Workspace", "resolve_workspace_path"]
+__all__ = ["CONFIG_FILE", "LOCK_FILE", "Workspace", "pid_alive", "resolve_workspace_path"]
 
 CONFIG_FILE = "crmscore.toml"
 LOCK_FILE = "server.lock"
@@ -53,7 +53,8 @@ def resolve_workspace_path(path: str | Path | None) -> Path:
     return (env or Path.cwd()).expanduser().resolve()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -175,7 +176,7 @@ class Workspace:
         except (ValueError, OSError):
             return None
         same_host = info.get("hostname") == socket.gethostname()
-        if same_host and not _pid_alive(int(info.get("pid", 0))):
+        if same_host and not pid_alive(int(info.get("pid", 0))):
             self.lock_path.unlink(missing_ok=True)
             return None
         return dict(info)

@@ -22,12 +22,13 @@ import pyarrow as pa
 from crmscore.app.errors import FieldError
 from crmscore.app.permissions import PERSONAL_FIELDS, Principal, apply_scope, mask_record
 from crmscore.errors import NotFound
+from crmscore.services.customers import ACTIVITY_TABLES, HISTORY_COLUMNS
+from crmscore.services.customers import history as snapshot_history
 from crmscore.services.snapshots import (
     SnapshotInfo,
     customers_table,
     get_snapshot,
     latest_snapshot,
-    list_snapshots,
     points_table,
 )
 from crmscore.store.warehouse import Warehouse
@@ -52,11 +53,6 @@ __all__ = [
 CLASS_FILTERS: dict[str, str] = {"grade": "grade", "segment": "rfm_segment", "lifecycle": "lifecycle_stage",
                                  "abc": "abc_class", "value_tier": "value_tier"}
 # table -> date column used to show the newest rows first
-ACTIVITY_TABLES: dict[str, str] = {"orders": "order_date", "invoices": "issued_on", "surveys": "answered_on",
-                                   "tickets": "opened_at", "opportunities": "created_on",
-                                   "interactions": "occurred_at"}
-HISTORY_COLUMNS: tuple[str, ...] = ("score", "grade", "rfm_segment", "lifecycle_stage", "abc_class", "value_tier",
-                                    "clv", "p_alive", "churn_risk")
 _MAX_SORT_KEYS = 3
 
 
@@ -264,14 +260,7 @@ def customer_detail(wh: Warehouse, principal: Principal, customer_id: str, snaps
             sel = pts.filter(pts.customer_id == customer_id)
             order = [c for c in ("dimension", "criterion") if c in pts.columns]
             points = clean_records((sel.order_by(order) if order else sel).drop("customer_id").to_pyarrow())
-    history = []
-    for info in list_snapshots(wh):
-        table = customers_table(wh, info.snapshot_id)
-        cols = [c for c in HISTORY_COLUMNS if c in table.columns]
-        found = clean_records(table.filter(table.customer_id == customer_id).select(cols).limit(1).to_pyarrow()) \
-            if cols else []
-        if found:
-            history.append({"snapshot_id": info.snapshot_id, "as_of": info.as_of, **found[0]})
+    history = [{k: json_safe(v) for k, v in row.items()} for row in snapshot_history(wh, customer_id)]
     activity: dict[str, Any] = {}
     for name, date_col in ACTIVITY_TABLES.items():
         if not wh.has_table(name):

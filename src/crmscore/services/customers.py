@@ -23,7 +23,9 @@ from crmscore.services.snapshots import (
 from crmscore.store.warehouse import Warehouse
 
 __all__ = [
+    "ACTIVITY_TABLES",
     "EXPORT_FORMATS",
+    "HISTORY_COLUMNS",
     "PROFILE_COLUMNS",
     "customer_360",
     "export_customers",
@@ -35,6 +37,13 @@ __all__ = [
 PROFILE_COLUMNS = ("name", "type", "industry", "region", "country", "owner_id", "department", "contact_name",
                    "phone", "email", "is_stub")
 EXPORT_FORMATS = ("csv", "xlsx", "parquet", "zoho", "fxiaoke")
+# A customer's activity tables, each with the date column that orders it (newest first in the 360 view).
+ACTIVITY_TABLES: dict[str, str] = {"orders": "order_date", "invoices": "issued_on", "surveys": "answered_on",
+                                   "tickets": "opened_at", "opportunities": "created_on",
+                                   "interactions": "occurred_at"}
+# The results followed across snapshots in a customer's history.
+HISTORY_COLUMNS: tuple[str, ...] = ("score", "grade", "rfm_segment", "lifecycle_stage", "abc_class", "value_tier",
+                                    "clv", "p_alive", "churn_risk")
 # CRM re-import layouts: our column -> the CRM's field API name (custom fields end in __c / _c as those CRMs do).
 _CRM_FIELDS = {
     "zoho": {"customer_id": "Account_Number", "name": "Account_Name", "score": "Customer_Score",
@@ -81,11 +90,10 @@ def _isnull(value: Any) -> bool:
 
 def history(wh: Warehouse, customer_id: str) -> list[dict[str, Any]]:
     """The customer's score, grade, segment, lifecycle, CLV and risk in every snapshot, oldest first."""
-    wanted = ("score", "grade", "rfm_segment", "lifecycle_stage", "abc_class", "clv", "p_alive", "churn_risk")
     rows = []
     for info in list_snapshots(wh):
         table = customers_table(wh, info.snapshot_id)
-        cols = [c for c in wanted if c in table.columns]
+        cols = [c for c in HISTORY_COLUMNS if c in table.columns]
         found = _records(table.filter(table.customer_id == customer_id).select(*cols))
         if found:
             rows.append({"snapshot_id": info.snapshot_id, "as_of": info.as_of} | found[0])
@@ -109,9 +117,7 @@ def customer_360(wh: Warehouse, customer_id: str, snapshot_id: str | None = None
         view["points"] = (_records(points.filter(points.customer_id == customer_id))
                           if points is not None else [])
         view["history"] = history(wh, customer_id)
-    for table, date_col in (("orders", "order_date"), ("invoices", "issued_on"), ("surveys", "answered_on"),
-                            ("tickets", "opened_at"), ("opportunities", "created_on"),
-                            ("interactions", "occurred_at")):
+    for table, date_col in ACTIVITY_TABLES.items():
         t = wh.table(table)
         view[table] = _records(t.filter(t.customer_id == customer_id).order_by(ibis.desc(date_col)).limit(recent))
     return view

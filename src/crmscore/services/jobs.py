@@ -16,19 +16,9 @@ from typing import Any
 from sqlalchemy import select
 
 from crmscore.store.appdb import Job, utcnow
-from crmscore.workspace import Workspace
+from crmscore.workspace import Workspace, pid_alive
 
 __all__ = ["JobHandle", "list_jobs", "reap_dead_jobs", "recorded_job"]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reap_dead_jobs(ws: Workspace) -> int:
@@ -38,7 +28,7 @@ def reap_dead_jobs(ws: Workspace) -> int:
     with ws.session() as session:
         for job in session.scalars(select(Job).where(Job.status == "running")):
             params = job.params or {}
-            if params.get("_host") == host and not _alive(int(params.get("_pid", 0))):
+            if params.get("_host") == host and not pid_alive(int(params.get("_pid", 0))):
                 job.status, job.finished_at = "failed", utcnow()
                 job.error = "the process running this job ended before finishing (killed or crashed)"
                 reaped += 1
