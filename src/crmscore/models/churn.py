@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
-from sklearn.metrics import log_loss
 from threadpoolctl import threadpool_limits
 
 from crmscore.errors import ConvergenceError, DataError, NotFittedError, UnknownName
@@ -290,8 +289,10 @@ class ChurnModel:
             booster = self._booster(self.max_iter).fit(x_train, y_train)
             # the number of boosting rounds is chosen on the later (calibration) origin: rolling-origin
             # validation, which sees the drift between origins that a random split would hide
-            losses = [log_loss(y_calib, np.clip(p[:, 1], 1e-6, 1 - 1e-6), labels=[0, 1])
-                      for p in booster.staged_predict_proba(x_calib)]
+            # binary log-loss in numpy: sklearn's log_loss re-validates its inputs on each of the rounds
+            y = y_calib.astype(np.float64)
+            losses = [float(-np.mean(y * np.log(q) + (1.0 - y) * np.log1p(-q)))
+                      for q in (np.clip(p[:, 1], 1e-6, 1 - 1e-6) for p in booster.staged_predict_proba(x_calib))]
             self.n_rounds_ = int(np.argmin(losses)) + 1
             self.estimator_ = (booster if self.n_rounds_ == booster.n_iter_
                                else self._booster(self.n_rounds_).fit(x_train, y_train))
