@@ -148,3 +148,14 @@ def test_lists_and_export(tmp_path: Path) -> None:
         assert back["customer_id"].tolist() == ["b", "d"]
     with pytest.raises(DataError, match=r"\.csv"):
         export_list(warning, tmp_path / "list.txt")
+
+
+def test_training_rows_are_sampled_above_the_cap() -> None:
+    orders = cdnow_orders()
+    capped = ChurnModel(features="simple", max_train_rows=500).fit(orders, as_of="1998-03-31")
+    full = ChurnModel(features="simple").fit(orders, as_of="1998-03-31")
+    assert capped.mode_ == full.mode_ == "supervised"
+    assert capped.n_train_ == 500 < full.n_train_
+    assert capped.n_calibration_ == min(500, full.n_calibration_)
+    risk = capped.predict(orders, as_of="1998-03-31")["churn_risk"]
+    assert risk.between(0, 1).all()

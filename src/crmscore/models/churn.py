@@ -247,7 +247,7 @@ class ChurnModel:
     def __init__(self, *, horizon_days: int = 90, n_origins: int = 4, step_days: int | None = None,
                  features: str | FeatureFn = "engine", min_train_rows: int = 200, max_iter: int = 300,
                  learning_rate: float = 0.05, min_samples_leaf: int = 40, l2_regularization: float = 1.0,
-                 random_state: int = 0) -> None:
+                 max_train_rows: int = 250_000, random_state: int = 0) -> None:
         self.horizon_days = horizon_days
         self.n_origins = n_origins
         self.step_days = step_days
@@ -257,6 +257,7 @@ class ChurnModel:
         self.learning_rate = learning_rate
         self.min_samples_leaf = min_samples_leaf
         self.l2_regularization = l2_regularization
+        self.max_train_rows = max_train_rows
         self.random_state = random_state
 
     # -- fitting -------------------------------------------------------------------------------------------
@@ -281,6 +282,11 @@ class ChurnModel:
             return self._fallback(tables, reason)
         last = used[-1]
         train, calib = frames[frames["origin"] < last], frames[frames["origin"] == last]
+        # Beyond a few hundred thousand rows more rows barely change the model but cost linearly: sample.
+        if len(train) > self.max_train_rows:
+            train = train.sample(n=self.max_train_rows, random_state=self.random_state)
+        if len(calib) > self.max_train_rows:
+            calib = calib.sample(n=self.max_train_rows, random_state=self.random_state)
         self.feature_names_ = [c for c in frames.columns if c not in ("origin", "customer_id", "churned")]
         x_train = train[self.feature_names_].to_numpy(dtype=np.float64)
         x_calib = calib[self.feature_names_].to_numpy(dtype=np.float64)
