@@ -340,6 +340,46 @@ class BaseFitter:
         if not hasattr(self, "params_"):
             raise NotFittedError(self)
 
+    def _fit_ml(self, data: Any, loglik: Callable[..., tuple[float, np.ndarray]],
+                sample_of: Callable[[np.ndarray], Any], initial_params: dict[str, float] | None) -> None:
+        """Maximum likelihood over log-parameters, shared by every model: sets ``params_``,
+        ``log_likelihood_``, ``standard_errors_``, ``n_customers_`` and ``n_iter_``.
+
+        ``loglik(params, data, grad)`` returns the total log-likelihood and its gradient in natural
+        parameters; ``sample_of(rows)`` builds the weighted sample of the distinct rows for the warm start.
+        """
+        model = type(self).__name__
+        k = len(self._param_names)
+        pen = float(getattr(self, "penalizer", 0.0))
+        start = np.ones(k) if initial_params is None else np.array(
+            [initial_params[name] for name in self._param_names], dtype=np.float64)
+
+        def objective(on: Any) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+            def value_and_grad(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+                params = np.exp(log_params)
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    ll, g = loglik(params, on, True)
+                value = -ll / on.n + pen * float(np.sum(params ** 2))
+                if not (np.isfinite(value) and np.all(np.isfinite(g))):
+                    return 1e100, np.zeros(k)
+                return value, (-g / on.n + 2.0 * pen * params) * params  # chain rule to log-parameters
+
+            return value_and_grad
+
+        sample = warm_start_rows(len(data.w)) if initial_params is None else None
+        if sample is not None:  # a fit on a sample of the distinct rows, then Newton steps on all of them
+            log_params, n_iter = fit_with_warm_start(objective, data, sample_of(sample), np.log(start), model=model)
+        else:
+            res = fit_log_params(objective(data), np.log(start), jac=True, model=model, n_obs=data.n)
+            log_params, n_iter = res.x, int(res.nit)
+        params = np.exp(log_params)
+        self.params_ = {name: float(v) for name, v in zip(self._param_names, params, strict=True)}
+        self.log_likelihood_ = loglik(params, data, False)[0]
+        self.standard_errors_ = standard_errors(lambda p: -loglik(p, data, False)[0], params, self._param_names,
+                                                model, neg_grad=lambda p: -loglik(p, data, True)[1])
+        self.n_customers_ = round(data.n)
+        self.n_iter_ = n_iter
+
     def _params(self) -> tuple[float, ...]:
         self._check_fitted()
         return tuple(self.params_[name] for name in self._param_names)

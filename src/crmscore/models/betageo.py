@@ -14,7 +14,6 @@ about a second.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,11 +22,7 @@ from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 from crmscore.models._base import (
     BaseFitter,
     compress_codes,
-    fit_log_params,
-    fit_with_warm_start,
     rft_inputs,
-    standard_errors,
-    warm_start_rows,
     wdot,
 )
 
@@ -131,37 +126,8 @@ class BetaGeo(BaseFitter):
         """Fit by maximum likelihood. Pass three arrays or one summary DataFrame; returns self."""
         x, t_x, t_cap = rft_inputs(frequency, recency, T, "BetaGeo.fit")
         data = _Data(x, t_x, t_cap, None if weights is None else np.asarray(weights, dtype=np.float64))
-        pen = float(self.penalizer)
-        start = np.ones(4) if initial_params is None else np.array(
-            [initial_params[k] for k in self._param_names], dtype=np.float64)
-
-        def objective(on: _Data) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-            def value_and_grad(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-                params = np.exp(log_params)
-                ll, g = _loglik(params, on, grad=True)
-                value = -ll / on.n + pen * float(np.sum(params ** 2))
-                grad_nat = -g / on.n + 2.0 * pen * params
-                if not np.isfinite(value):
-                    return 1e100, np.zeros(4)
-                return value, grad_nat * params
-
-            return value_and_grad
-
-        sample = warm_start_rows(len(data.w)) if initial_params is None else None
-        if sample is not None:  # a fit on a sample of the distinct rows, then Newton steps on all of them
-            part = _Data(data.x[sample], data.t_x[sample], data.T[sample], data.w[sample])
-            log_params, n_iter = fit_with_warm_start(objective, data, part, np.log(start), model="BetaGeo")
-        else:
-            res = fit_log_params(objective(data), np.log(start), jac=True, model="BetaGeo", n_obs=data.n)
-            log_params, n_iter = res.x, int(res.nit)
-        params = np.exp(log_params)
-        self.params_ = {k: float(v) for k, v in zip(self._param_names, params, strict=True)}
-        self.log_likelihood_ = _loglik(params, data, grad=False)[0]
-        self.standard_errors_ = standard_errors(lambda p: -_loglik(p, data, grad=False)[0], params,
-                                                self._param_names, "BetaGeo",
-                                                neg_grad=lambda p: -_loglik(p, data, grad=True)[1])
-        self.n_customers_ = round(data.n)
-        self.n_iter_ = n_iter
+        self._fit_ml(data, _loglik, lambda rows: _Data(data.x[rows], data.t_x[rows], data.T[rows], data.w[rows]),
+                     initial_params)
         return self
 
     def log_likelihood(self, frequency: Any, recency: Any = None, T: Any = None) -> float:

@@ -12,7 +12,6 @@ so each likelihood evaluation costs one logarithm per customer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,11 +22,7 @@ from crmscore.errors import DataError
 from crmscore.models._base import (
     BaseFitter,
     as_float_array,
-    fit_log_params,
-    fit_with_warm_start,
     pick_columns,
-    standard_errors,
-    warm_start_rows,
     wdot,
 )
 
@@ -113,36 +108,7 @@ class GammaGamma(BaseFitter):
             raise DataError("GammaGamma.fit: fewer than 3 customers with a repeat purchase and positive spend",
                             "the spend model needs repeat customers; collect more history")
         data = _Data(x[keep], m[keep], w[keep])
-        pen = float(self.penalizer)
-        start = np.ones(3) if initial_params is None else np.array(
-            [initial_params[k] for k in self._param_names], dtype=np.float64)
-
-        def objective(on: _Data) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-            def value_and_grad(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-                params = np.exp(log_params)
-                ll, g = _loglik(params, on, grad=True)
-                val = -ll / on.n + pen * float(np.sum(params ** 2))
-                if not np.isfinite(val):
-                    return 1e100, np.zeros(3)
-                return val, (-g / on.n + 2.0 * pen * params) * params
-
-            return value_and_grad
-
-        sample = warm_start_rows(len(data.w)) if initial_params is None else None
-        if sample is not None:  # a fit on a systematic sample of the customers, then Newton steps on all
-            part = _Data(data.x[sample], data.m[sample], data.w[sample])
-            log_params, n_iter = fit_with_warm_start(objective, data, part, np.log(start), model="GammaGamma")
-        else:
-            res = fit_log_params(objective(data), np.log(start), jac=True, model="GammaGamma", n_obs=data.n)
-            log_params, n_iter = res.x, int(res.nit)
-        params = np.exp(log_params)
-        self.params_ = {k: float(val) for k, val in zip(self._param_names, params, strict=True)}
-        self.log_likelihood_ = _loglik(params, data, grad=False)[0]
-        self.standard_errors_ = standard_errors(lambda prm: -_loglik(prm, data, grad=False)[0], params,
-                                                self._param_names, "GammaGamma",
-                                                neg_grad=lambda prm: -_loglik(prm, data, grad=True)[1])
-        self.n_customers_ = round(data.n)
-        self.n_iter_ = n_iter
+        self._fit_ml(data, _loglik, lambda rows: _Data(data.x[rows], data.m[rows], data.w[rows]), initial_params)
         return self
 
     def expected_spend(self, frequency: Any, monetary_value: Any = None) -> np.ndarray:
