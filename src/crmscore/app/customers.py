@@ -11,16 +11,19 @@ with that snapshot's per-customer results (score, grade, segments, CLV, risk ...
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import ibis
+import numpy as np
 import pyarrow as pa
 
 from crmscore.app.errors import FieldError
 from crmscore.app.permissions import PERSONAL_FIELDS, Principal, apply_scope, mask_record
+from crmscore.app.serving import ServingView
 from crmscore.errors import NotFound
 from crmscore.services.customers import ACTIVITY_TABLES, HISTORY_COLUMNS
 from crmscore.services.customers import history as snapshot_history
@@ -29,6 +32,7 @@ from crmscore.services.snapshots import (
     customers_table,
     get_snapshot,
     latest_snapshot,
+    list_snapshots,
     points_table,
 )
 from crmscore.store.warehouse import Warehouse
@@ -46,6 +50,7 @@ __all__ = [
     "json_safe",
     "list_customers",
     "scoped_results",
+    "serving_view",
     "snapshot_dict",
 ]
 
@@ -209,8 +214,15 @@ def clean_records(table: pa.Table) -> list[dict[str, Any]]:
     return [{k: json_safe(v) for k, v in row.items()} for row in table.to_pylist()]
 
 
-def list_customers(wh: Warehouse, principal: Principal, query: CustomerQuery) -> dict[str, Any]:
-    """One page of the caller's customers: ``{total, limit, offset, snapshot, items}``."""
+def list_customers(wh: Warehouse, principal: Principal, query: CustomerQuery,
+                   serving: ServingView | None = None) -> dict[str, Any]:
+    """One page of the caller's customers: ``{total, limit, offset, snapshot, items}``.
+
+    With a :class:`~crmscore.app.serving.ServingView` of the requested snapshot the page comes from memory;
+    without one (or for another snapshot) from the warehouse. Both give the same answer.
+    """
+    if serving is not None and query.snapshot_id in (None, _snapshot_id(serving)):
+        return _list_served(serving, principal, query)
     view, snap = customer_view(wh, principal, query.snapshot_id)
     filtered = _filtered(view, query)
     keys = _sort_keys(view, principal, query.sort)
@@ -219,6 +231,88 @@ def list_customers(wh: Warehouse, principal: Principal, query: CustomerQuery) ->
     items = [mask_record(principal, r) for r in clean_records(page.to_pyarrow())]
     return {"total": total, "limit": query.limit, "offset": query.offset,
             "snapshot": snapshot_dict(snap, principal), "items": items}
+
+
+# -- the serving view (see crmscore.app.serving) ----------------------------------------------------------------
+def serving_view(wh: Warehouse) -> ServingView:
+    """The company-wide customer view of the latest snapshot, materialised in memory for list and detail."""
+    company = Principal(user_id=0, username="serving", role="admin", scope="company")
+    view, snap = customer_view(wh, company)
+    table = view.to_pyarrow()
+    snapshots = list_snapshots(wh)
+    snap_columns = {info.snapshot_id: list(customers_table(wh, info.snapshot_id).columns) for info in snapshots}
+    points = {}
+    if snap is not None:
+        pts = points_table(wh, snap.snapshot_id)
+        points = {snap.snapshot_id: list(pts.columns)} if pts is not None else {}
+    activity = {name: list(wh.table(name).columns) for name in ACTIVITY_TABLES if wh.has_table(name)}
+    return ServingView(table, snapshot=snap, snapshots=snapshots,
+                       customer_columns=frozenset(wh.table("customers").columns) | {"owner_name", "owner_department"},
+                       extras={"snap_columns": snap_columns, "points": points, "activity": activity})
+
+
+def _snapshot_id(serving: ServingView) -> str | None:
+    return serving.snapshot.snapshot_id if serving.snapshot is not None else None
+
+
+def _scope_rows(serving: ServingView, principal: Principal) -> np.ndarray | None:
+    """The rows of the principal's scope: the conditions of :func:`apply_scope` on the serving table."""
+    scope, owner, dept = principal.scope, principal.owner_id, (principal.department or "").rstrip("/")
+    if scope == "company":
+        return None
+    build: Callable[[ibis.Table], ibis.Table]
+    if scope == "self" and owner:
+        key: tuple[Any, ...] = ("scope", "self", owner)
+
+        def build(t: ibis.Table) -> ibis.Table:
+            return t.filter(t.owner_id == owner)
+    elif scope in ("department", "department_tree") and principal.department:
+        key = ("scope", scope, dept)
+
+        def build(t: ibis.Table) -> ibis.Table:
+            effective = t._dept
+            cond = effective == dept if scope == "department" else \
+                (effective == dept) | effective.startswith(dept + "/")
+            return t.filter(cond.fill_null(False))
+    else:
+        key = ("scope", "nothing")
+
+        def build(t: ibis.Table) -> ibis.Table:
+            return t.filter(ibis.literal(False))
+    return serving.cached_set(key, lambda: serving.select(build(serving.expr)))
+
+
+def _filter_rows(serving: ServingView, query: CustomerQuery) -> tuple[tuple[Any, ...], np.ndarray | None]:
+    """The cache key and rows of the query's filters except the name search (None: no filter)."""
+    key = ("filter", *(tuple(_in(getattr(query, p))) for p in CLASS_FILTERS), tuple(_in(query.owner)),
+           query.department, query.risk_min, query.risk_max)
+    if not any(key[1:-2]) and query.risk_min is None and query.risk_max is None:
+        return key, None
+    bare = replace(query, q=None)
+    return key, serving.cached_set(key, lambda: serving.select(_filtered(serving.expr, bare)))
+
+
+def _served_rows(serving: ServingView, principal: Principal, query: CustomerQuery) -> np.ndarray | None:
+    scope = _scope_rows(serving, principal)
+    filter_key, filters = _filter_rows(serving, query)
+    if scope is None or filters is None:
+        rows = filters if scope is None else scope
+    else:
+        key = ("and", principal.scope, principal.owner_id, principal.department, filter_key)
+        rows = serving.cached_set(key, lambda: ServingView.intersect(scope, filters))
+    if query.q:
+        rows = serving.search(rows, query.q.lower())
+    return rows
+
+
+def _list_served(serving: ServingView, principal: Principal, query: CustomerQuery) -> dict[str, Any]:
+    rows = _served_rows(serving, principal, query)
+    order = serving.order(("sort", query.sort or "", principal.can_view_personal_data),
+                          lambda t: _sort_keys(t, principal, query.sort))
+    page = serving.page(rows, order, query.offset, query.limit)
+    items = [mask_record(principal, {k: json_safe(v) for k, v in r.items()}) for r in page.rows]
+    return {"total": page.total, "limit": query.limit, "offset": query.offset,
+            "snapshot": snapshot_dict(serving.snapshot, principal), "items": items}
 
 
 def filtered_view(wh: Warehouse, principal: Principal, query: CustomerQuery) -> ibis.Table:
@@ -243,8 +337,10 @@ def export_table(wh: Warehouse, principal: Principal, query: CustomerQuery) -> p
 
 
 def customer_detail(wh: Warehouse, principal: Principal, customer_id: str, snapshot_id: str | None = None,
-                    activity_limit: int = 50) -> dict[str, Any]:
+                    activity_limit: int = 50, serving: ServingView | None = None) -> dict[str, Any]:
     """The 360 view of one customer of the caller; a customer outside the scope is 'not found'."""
+    if serving is not None and wh.dialect == "duckdb" and snapshot_id in (None, _snapshot_id(serving)):
+        return _detail_served(wh, serving, principal, customer_id, activity_limit)
     view, snap = customer_view(wh, principal, snapshot_id)
     rows = clean_records(view.filter(view.customer_id == customer_id).limit(1).to_pyarrow())
     if not rows:
@@ -274,3 +370,78 @@ def customer_detail(wh: Warehouse, principal: Principal, customer_id: str, snaps
         }
     return {"customer_id": customer_id, "snapshot": snapshot_dict(snap, principal), "profile": profile,
             "results": results, "points": points, "history": history, "activity": activity}
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _arrow(wh: Warehouse, sql: str, params: list[Any]) -> pa.Table:
+    """A parameterised query on the reader's own DuckDB connection (values are bound, never spliced)."""
+    out = wh.con.con.execute(sql, params).arrow()
+    return out.read_all() if isinstance(out, pa.RecordBatchReader) else out
+
+
+def _detail_served(wh: Warehouse, serving: ServingView, principal: Principal, customer_id: str,
+                   activity_limit: int) -> dict[str, Any]:
+    """:func:`customer_detail` from the serving view plus a few bound-parameter DuckDB queries.
+
+    Table names come from the warehouse catalog and validated snapshot ids; only the customer id and the limit
+    are values, and they are bound parameters.
+    """
+    pos = serving.position(customer_id)
+    scope = _scope_rows(serving, principal) if pos is not None else None
+    if pos is None or (scope is not None and not _member(scope, pos)):
+        raise NotFound(f"no customer {customer_id!r}", "search customers with GET /api/customers?q=...")
+    row = mask_record(principal, {k: json_safe(v) for k, v in serving.records(np.array([pos]))[0].items()})
+    profile = {k: v for k, v in row.items() if k in serving.customer_columns}
+    results = {k: v for k, v in row.items() if k not in serving.customer_columns}
+    snap = serving.snapshot
+    points: list[dict[str, Any]] = []
+    point_cols = serving.extras["points"].get(_snapshot_id(serving))
+    if snap is not None and point_cols is not None:
+        order = [c for c in ("dimension", "criterion") if c in point_cols]
+        cols = ", ".join(_quote(c) for c in point_cols if c != "customer_id")
+        sql = (f"SELECT {cols} FROM {_quote('snap_points_' + snap.snapshot_id)} WHERE customer_id = $1"
+               + (" ORDER BY " + ", ".join(f"{_quote(c)} ASC" for c in order) if order else ""))
+        points = clean_records(_arrow(wh, sql, [customer_id]))
+    history = _history_served(wh, serving, customer_id)
+    activity: dict[str, Any] = {}
+    for name, date_col in ACTIVITY_TABLES.items():
+        columns = serving.extras["activity"].get(name)
+        if columns is None:
+            continue
+        sql = (f"SELECT *, count(*) OVER () AS __crmscore_n FROM {_quote(name)} WHERE customer_id = $1 "
+               f"ORDER BY {_quote(date_col)} DESC, {_quote(columns[0])} ASC LIMIT $2")
+        table = _arrow(wh, sql, [customer_id, activity_limit])
+        count = int(table.column("__crmscore_n")[0].as_py()) if table.num_rows else 0
+        activity[name] = {"count": count, "items": clean_records(table.drop_columns(["__crmscore_n"]))}
+    return {"customer_id": customer_id, "snapshot": snapshot_dict(snap, principal), "profile": profile,
+            "results": results, "points": points, "history": history, "activity": activity}
+
+
+def _member(rows: np.ndarray, pos: int) -> bool:
+    i = int(np.searchsorted(rows, pos))
+    return i < len(rows) and int(rows[i]) == pos
+
+
+def _history_served(wh: Warehouse, serving: ServingView, customer_id: str) -> list[dict[str, Any]]:
+    """:func:`crmscore.services.customers.history` in one UNION ALL query over the snapshots."""
+    parts, wanted = [], {}
+    for i, info in enumerate(serving.snapshots):
+        cols = [c for c in HISTORY_COLUMNS if c in serving.extras["snap_columns"].get(info.snapshot_id, ())]
+        wanted[i] = cols
+        select = ", ".join([f"{i} AS __crmscore_i", *(_quote(c) for c in cols)])
+        parts.append(f"(SELECT {select} FROM {_quote('snap_customers_' + info.snapshot_id)} "
+                     "WHERE customer_id = $1 LIMIT 1)")
+    if not parts:
+        return []
+    table = _arrow(wh, " UNION ALL BY NAME ".join(parts), [customer_id])
+    found = {r["__crmscore_i"]: r for r in table.to_pylist()}
+    out = []
+    for i, info in enumerate(serving.snapshots):
+        if i in found:
+            row = found[i]
+            out.append({"snapshot_id": info.snapshot_id, "as_of": info.as_of}
+                       | {c: row.get(c) for c in wanted[i]})
+    return [{k: json_safe(v) for k, v in r.items()} for r in out]

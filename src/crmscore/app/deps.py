@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPBearer
 from sqlalchemy.orm import Session
 
-from crmscore.app.auth import SESSION_COOKIE, authenticate
+from crmscore.app.auth import SAFE_METHODS, SESSION_COOKIE, authenticate, digest
 from crmscore.app.permissions import Principal, require
 from crmscore.app.state import AppState
 from crmscore.store.warehouse import Warehouse
@@ -37,9 +37,22 @@ def reader(request: Request) -> Iterator[Warehouse]:
 
 
 def get_principal(request: Request, _b: object = Depends(_bearer), _c: object = Depends(_cookie)) -> Principal:
+    app_state = state(request)
+    header = request.headers.get("authorization")
+    safe = request.method in SAFE_METHODS
+    credential = digest(header) if header else None
+    if not safe:
+        app_state.forget_principals()  # a token revoked or a user changed: nobody is served from the cache
+    elif credential is not None:
+        cached = app_state.cached_principal(credential)
+        if cached is not None:
+            request.state.principal = cached
+            return cached
     # A short app-database session of its own: a long-running read does not hold a connection.
-    with state(request).ws.session() as session:
+    with app_state.ws.session() as session:
         principal = authenticate(session, request)
+    if safe and credential is not None and principal.via == "token":
+        app_state.remember_principal(credential, principal)
     request.state.principal = principal
     return principal
 

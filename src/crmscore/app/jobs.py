@@ -67,6 +67,8 @@ class JobRunner:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmscore-job")
         self._futures: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
+        # Bumped when a job's work ends (before its status says so): caches of warehouse reads key on it.
+        self.data_version = 0
 
     def submit(self, kind: str, params: dict[str, Any], principal: Principal,
                work: Callable[[ProgressFn], dict[str, Any]]) -> dict[str, Any]:
@@ -101,7 +103,11 @@ class JobRunner:
 
         try:
             try:
-                result = work(progress)
+                try:
+                    result = work(progress)
+                finally:
+                    with self._lock:
+                        self.data_version += 1
             except CrmscoreError as exc:
                 body = exc.to_dict()
                 report = getattr(exc, "report", None)

@@ -68,6 +68,7 @@ def create_app(workspace: Workspace | str | Path) -> FastAPI:
         # Sync routes run in anyio's thread pool; keep it within the app database's connection pool
         # (SQLAlchemy's default 5 + 10 overflow), so that a burst of requests waits instead of failing.
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+        await anyio.to_thread.run_sync(app_state.warm)
         scheduler = start_scheduler(app_state)
         try:
             yield

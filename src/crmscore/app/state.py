@@ -7,18 +7,29 @@ data). With PostgreSQL each pooled reader is a connection of its own.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import ibis
 
 from crmscore.app.auth import LoginLimiter
+from crmscore.app.customers import serving_view
 from crmscore.app.jobs import JobRunner
+from crmscore.app.permissions import Principal
+from crmscore.app.serving import ServingView
 from crmscore.store.warehouse import Warehouse, connect_backend
 from crmscore.workspace import Workspace
 
-__all__ = ["AppState"]
+__all__ = ["PRINCIPAL_TTL", "AppState"]
+
+log = logging.getLogger("crmscore.app")
+
+# Seconds a bearer token's principal is reused without asking the app database. Any unsafe request (a token
+# revoked, a user disabled or changed) forgets every cached principal at once.
+PRINCIPAL_TTL = 5.0
 
 
 class AppState:
@@ -35,6 +46,47 @@ class AppState:
         self._readers: list[Warehouse] = []
         self._readers_of: Warehouse | None = None
         self._lock = threading.Lock()
+        self._serving: ServingView | None = None
+        self._serving_key: tuple[int, int] | None = None
+        self._serving_lock = threading.Lock()
+        self._principals: dict[str, tuple[float, Principal]] = {}
+
+    # -- caches ------------------------------------------------------------------------------------------------
+    def serving(self, wh: Warehouse) -> ServingView | None:
+        """The serving view of the current data (DuckDB warehouses; None for PostgreSQL): built on first use
+        after each change of the warehouse (a finished import or scoring job), then shared by every request."""
+        if wh.dialect != "duckdb":
+            return None
+        key = (id(self.ws.warehouse), self.jobs.data_version)
+        view = self._serving
+        if view is not None and self._serving_key == key:
+            return view
+        with self._serving_lock:
+            if self._serving is None or self._serving_key != key:
+                self._serving, self._serving_key = serving_view(wh), key
+            return self._serving
+
+    def warm(self) -> None:
+        """Build the serving view now (server start), so that the first requests do not wait for it."""
+        try:
+            with self.reader() as wh:
+                self.serving(wh)
+        except Exception:  # an empty or unusual workspace must not stop the server: requests build it later
+            log.exception("could not prepare the serving view")
+
+    def cached_principal(self, credential: str) -> Principal | None:
+        hit = self._principals.get(credential)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def remember_principal(self, credential: str, principal: Principal) -> None:
+        if len(self._principals) > 10_000:
+            self._principals.clear()
+        self._principals[credential] = (time.monotonic() + PRINCIPAL_TTL, principal)
+
+    def forget_principals(self) -> None:
+        self._principals.clear()
 
     @contextmanager
     def reader(self) -> Iterator[Warehouse]:
@@ -61,6 +113,7 @@ class AppState:
 
     def close(self) -> None:
         self.jobs.shutdown()
+        self._serving = None
         with self._lock:
             readers, self._readers = self._readers, []
         for reader in readers:

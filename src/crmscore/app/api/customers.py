@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Query
 
 from crmscore.app.api._params import clean_text, clean_texts
 from crmscore.app.customers import CustomerQuery, customer_detail, list_customers
-from crmscore.app.deps import need, reader
+from crmscore.app.deps import need, reader, state
 from crmscore.app.permissions import Principal
+from crmscore.app.state import AppState
 from crmscore.store.warehouse import Warehouse
 
 router = APIRouter(prefix="/api/customers", tags=["customers"])
@@ -43,15 +44,15 @@ def customers(query: CustomerQuery = Depends(customer_query),
               limit: Annotated[int, Query(ge=1, le=500)] = 50,
               offset: Annotated[int, Query(ge=0, le=100_000_000)] = 0,
               principal: Principal = Depends(need("view_customers")),
-              wh: Warehouse = Depends(reader)) -> dict[str, Any]:
+              wh: Warehouse = Depends(reader), app: AppState = Depends(state)) -> dict[str, Any]:
     query.limit, query.offset = limit, offset
-    return list_customers(wh, principal, query)
+    return list_customers(wh, principal, query, serving=app.serving(wh))
 
 
 @router.get("/{customer_id}", summary="The 360 view of one customer with the score explanation")
 def customer(customer_id: str,
              snapshot_id: Annotated[str | None, Query(description="Snapshot (default: the latest)")] = None,
              principal: Principal = Depends(need("view_customers")),
-             wh: Warehouse = Depends(reader)) -> dict[str, Any]:
+             wh: Warehouse = Depends(reader), app: AppState = Depends(state)) -> dict[str, Any]:
     return customer_detail(wh, principal, clean_text("customer_id", customer_id) or "",
-                           clean_text("snapshot_id", snapshot_id))
+                           clean_text("snapshot_id", snapshot_id), serving=app.serving(wh))

@@ -1,0 +1,257 @@
+"""The API's serving view: the customer list of the latest snapshot, held in memory, with cached orders and sets.
+
+A customer list request on a large workspace used to join the customer master, the owners and the snapshot twice
+(count and page). The join only changes when the data changes (an import or a scoring run, both jobs of the
+server), so :class:`ServingView` materialises it once per data version as an Arrow table in memory (one row per
+customer: every column of :func:`crmscore.app.customers.customer_view`, plus the effective department used by
+the data scope and the lower-cased name used by the search) and answers list and detail requests from it:
+
+- the rows of a *scope* (company, a department (tree), one owner) and of a *filter* (grade, segment, risk ...)
+  are computed once by DuckDB from the same Ibis expressions as the reference path, and kept (LRU) as sorted
+  row positions with their count: the total of a (scope, filter) is known without a query;
+- each *sort* (at most 3 keys plus the customer id as the tie-breaker) is computed once by DuckDB as a
+  permutation of the rows (and its inverse, the rank of each row): SQL's ordering semantics (nulls last, NaN
+  above every number, binary string order) are DuckDB's own;
+- the name search (``q``) runs on the scope's rows with Arrow's substring kernel (the reference path: DuckDB's
+  ``lower(name)`` contains the Python-lower-cased text);
+- a page is then the first ``offset + limit`` rows of the set in permutation order: a walk along the permutation
+  for dense sets, a partial sort of the ranks for sparse ones; the rows come from ``Table.take``.
+
+The serving view is an optimisation only: ``tests/test_api_serving.py`` compares it with the reference Ibis path
+(:func:`crmscore.app.customers.list_customers` without a serving view) on every filter, scope and sort.
+
+>>> import pyarrow as pa
+>>> table = pa.table({"customer_id": ["c2", "c1", "c3"], "name": ["B", "A", None], "owner_id": ["r1", "r2", "r1"],
+...                   "department": [None, None, None], "owner_department": ["S/E", "S/W", "S/E"],
+...                   "score": [50.0, 80.0, None]})
+>>> view = ServingView(table, snapshot=None, snapshots=[], customer_columns=frozenset(table.column_names))
+>>> view.position("c3"), view.position("c9")
+(2, None)
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import ibis
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from crmscore.services.snapshots import SnapshotInfo
+
+__all__ = ["HIDDEN_COLUMNS", "Page", "ServingView"]
+
+# Columns of the serving table that are not part of the customer view (never returned, never sortable).
+HIDDEN_COLUMNS: tuple[str, ...] = ("_pos", "_dept", "_name_lower")
+_SETS = 256  # cached (scope, filter) row sets
+_ORDERS = 24  # cached sort permutations (2 int64 arrays of N rows each)
+
+
+class _Lru:
+    """A small thread-safe LRU cache whose values are computed at most once per key at a time."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._building: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            build_lock = self._building.setdefault(key, threading.Lock())
+        with build_lock:  # one computation per key; concurrent askers wait for it
+            with self._lock:
+                if key in self._items:
+                    return self._items[key]
+            value = compute()
+            with self._lock:
+                self._items[key] = value
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+                self._building.pop(key, None)
+            return value
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: the total of the set and the page's rows (JSON-ready, not yet masked)."""
+
+    total: int
+    rows: list[dict[str, Any]]
+
+
+class _Sorted:
+    """A sequence view of the customer ids in ascending order, for :func:`bisect.bisect_left`."""
+
+    def __init__(self, ids: pa.Array, count: int) -> None:
+        self._ids, self._count = ids, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, i: int) -> str:
+        value: str = self._ids[i].as_py()
+        return value
+
+
+class ServingView:
+    """The customer view of one snapshot and data version, in memory, with cached sets and orders.
+
+    ``table`` holds one row per customer with the customer view's columns (``owner_department`` included);
+    the effective department and the lower-cased name are added here. Sets and orders are computed lazily by an
+    in-memory DuckDB over the same Arrow data, from Ibis expressions that the caller supplies (so that filter
+    and sort semantics are those of the reference path).
+    """
+
+    def __init__(self, table: pa.Table, *, snapshot: SnapshotInfo | None, snapshots: Sequence[SnapshotInfo],
+                 customer_columns: frozenset[str], extras: dict[str, Any] | None = None) -> None:
+        self.snapshot = snapshot
+        self.snapshots = list(snapshots)
+        self.customer_columns = customer_columns
+        self.extras = dict(extras or {})  # per-version facts the caller wants to keep (table schemas ...)
+        self.columns = [c for c in table.column_names if c not in HIDDEN_COLUMNS]
+        self.rows = table.num_rows
+        self._con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                                        "autoload_known_extensions": False})
+        self._lock = threading.Lock()
+        positions = pa.array(np.arange(self.rows, dtype=np.int64))
+        data = table.select(self.columns).append_column("_pos", positions)
+        self._con.register("_serving_in", data)
+        dept = 'coalesce("department", "owner_department")' if "owner_department" in self.columns \
+            else '"department"' if "department" in self.columns else "NULL::VARCHAR"
+        name = 'lower("name")' if "name" in self.columns else "NULL::VARCHAR"
+        # the derived columns are computed by DuckDB, like the reference path's expressions
+        derived = self._con.execute(f"SELECT {dept} AS _dept, {name} AS _name_lower FROM _serving_in "
+                                    "ORDER BY _pos").arrow()
+        if isinstance(derived, pa.RecordBatchReader):
+            derived = derived.read_all()
+        # one chunk per column: Table.take on many small chunks is slow
+        self._table = data.append_column("_dept", derived.column("_dept")) \
+            .append_column("_name_lower", derived.column("_name_lower")).combine_chunks()
+        self._con.unregister("_serving_in")
+        self._con.register("serving", self._table)
+        self._ibis = ibis.duckdb.from_connection(self._con)
+        self.expr = self._ibis.table("serving")
+        self._ids = self._table.column("customer_id").combine_chunks() if "customer_id" in self.columns else None
+        self._names = self._table.column("_name_lower").combine_chunks()
+        self._sets = _Lru(_SETS)
+        self._orders = _Lru(_ORDERS)
+        self._by_id: tuple[pa.Array, np.ndarray, int] | None = None
+
+    # -- DuckDB over the in-memory rows (one query at a time on this connection) -------------------------------
+    def select(self, expr: ibis.Table) -> np.ndarray:
+        """The sorted positions of the rows of ``expr`` (an expression over :attr:`expr`)."""
+        return np.sort(self._positions(expr))
+
+    def _positions(self, expr: ibis.Table) -> np.ndarray:
+        sql = ibis.to_sql(expr.select("_pos"), dialect="duckdb")
+        with self._lock:
+            out = self._con.execute(sql).arrow()
+        if isinstance(out, pa.RecordBatchReader):
+            out = out.read_all()
+        return np.asarray(out.column("_pos").to_numpy(), dtype=np.int64)
+
+    def cached_set(self, key: Hashable, compute: Callable[[], np.ndarray | None]) -> np.ndarray | None:
+        """A row set (sorted positions; None: every row) computed once per ``key`` while it stays cached."""
+        result: np.ndarray | None = self._sets.get(key, compute)
+        return result
+
+    def order(self, key: Hashable, keys: Callable[[ibis.Table], list[Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """(permutation, rank) of the rows sorted by ``keys(expr)`` (cached under ``key``)."""
+
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            perm = self._positions(self.expr.order_by(keys(self.expr)))
+            rank = np.empty(self.rows, dtype=np.int64)
+            rank[perm] = np.arange(self.rows, dtype=np.int64)
+            return perm, rank
+
+        result: tuple[np.ndarray, np.ndarray] = self._orders.get(key, compute)
+        return result
+
+    # -- sets, pages, rows ----------------------------------------------------------------------------------
+    @staticmethod
+    def intersect(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+        """The intersection of two sorted position sets (None: every row)."""
+        if a is None:
+            return b
+        if b is None:
+            return a
+        return np.intersect1d(a, b, assume_unique=True)
+
+    def search(self, rows: np.ndarray | None, text: str) -> np.ndarray:
+        """The positions of ``rows`` whose lower-cased name contains ``text`` (already lower-cased)."""
+        names = self._names if rows is None else self._names.take(pa.array(rows))
+        hit = pc.fill_null(pc.match_substring(names, text), False).to_numpy(zero_copy_only=False)
+        found = np.flatnonzero(hit)
+        return found if rows is None else rows[found]
+
+    def page(self, rows: np.ndarray | None, order: tuple[np.ndarray, np.ndarray], offset: int,
+             limit: int) -> Page:
+        """Rows ``offset .. offset + limit`` of the set ``rows`` (None: every row) in the given order."""
+        perm, rank = order
+        total = self.rows if rows is None else len(rows)
+        need = min(offset + limit, total)
+        if offset >= total:
+            picked = np.empty(0, dtype=np.int64)
+        elif rows is None:
+            picked = perm[offset:need]
+        elif total * 8 >= self.rows and need * 4 <= total:
+            # dense set: walk the permutation until enough members are seen
+            member = np.zeros(self.rows, dtype=bool)
+            member[rows] = True
+            found: list[np.ndarray] = []
+            count, start, step = 0, 0, max(4096, (need * self.rows) // max(total, 1) * 2)
+            while count < need and start < self.rows:
+                chunk = perm[start:start + step]
+                hit = chunk[member[chunk]]
+                found.append(hit)
+                count += len(hit)
+                start += step
+                step *= 2
+            picked = np.concatenate(found)[offset:need]
+        else:
+            # sparse set: partial sort of the members' ranks
+            ranks = rank[rows]
+            first = np.argpartition(ranks, need - 1)[:need] if need < len(ranks) else np.arange(len(ranks))
+            first = first[np.argsort(ranks[first], kind="stable")]
+            picked = rows[first][offset:need]
+        return Page(total=total, rows=self.records(picked))
+
+    def records(self, positions: np.ndarray) -> list[dict[str, Any]]:
+        """The customer-view rows at ``positions`` as dicts (Arrow values converted to Python)."""
+        if len(positions) == 0:
+            return []
+        rows: list[dict[str, Any]] = self._table.take(pa.array(positions)).select(self.columns).to_pylist()
+        return rows
+
+    def position(self, customer_id: str) -> int | None:
+        """The row of ``customer_id``, or None (binary search in the customer id order)."""
+        if self._ids is None:
+            return None
+        if self._by_id is None:
+            with self._lock:
+                out = self._con.execute('SELECT _pos FROM serving WHERE customer_id IS NOT NULL '
+                                        'ORDER BY customer_id').arrow()
+            if isinstance(out, pa.RecordBatchReader):
+                out = out.read_all()
+            perm = np.asarray(out.column("_pos").to_numpy(), dtype=np.int64)
+            self._by_id = (self._ids.take(pa.array(perm)), perm, len(perm))
+        ids, perm, count = self._by_id
+        i = bisect.bisect_left(_Sorted(ids, count), customer_id)
+        if i < count and ids[i].as_py() == customer_id:
+            return int(perm[i])
+        return None
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
