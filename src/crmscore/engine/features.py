@@ -100,6 +100,7 @@ def conform(name: str, table: ir.Table) -> ir.Table:
 
 Fill = dict[str, Any]
 _MONEY = "decimal(18, 2)"
+_GAP_BASE = 1 << 20  # > any gap in days (2,870 years)
 
 
 @dataclass(frozen=True)
@@ -128,21 +129,44 @@ def _count(cond: ir.BooleanValue) -> ir.IntegerScalar:
 
 
 def _orders(o: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
-    # One window over the orders and one group-by: within each customer's sales ordered by day, an order is
-    # the first of its day when the previous sale is on an earlier day (or there is none); those orders count
-    # the purchase days, and their gap to the previous sale is the inter-purchase gap (one per day but the
-    # first). Same-day orders get a gap of 0 and are not counted. No day-level table is built.
+    # Two aggregates, no wide window:
+    # - purchase days and gaps from the sales alone, narrowed to (customer_id, day) before one window (the
+    #   previous sale's day). A sale is the first of its day when that gap is NULL (first sale) or > 0; those
+    #   rows count the purchase days and their gaps are the inter-purchase gaps (same-day sales give 0).
+    # - money from every order in one plain group-by (conditional sums).
+    # The two meet in one join on customer_id (the money aggregate has every id with an order).
     o = o.filter(o.order_date < d.end_ts)
-    # Only the columns used below go through the window (it sorts whole rows).
-    o = o.select("customer_id", "amount", "cost", day=o.order_date.date(),
-                 sale=(o.status == "completed") & (o.amount > 0),
-                 returned_pos=(o.status == "returned") & (o.amount > 0))
-    w = ibis.window(group_by=[o.customer_id, o.sale], order_by=o.day)
-    gap = o.day.delta(o.day.lag().over(w), unit="day")
-    o = o.mutate(gap=gap, last_day=o.day.max().over(w))
-    sale = o.sale
-    first_of_day = sale & (o.gap.isnull() | (o.gap > 0))
-    gap_day = sale & (o.gap > 0)  # a purchase day with an earlier one before it
+    o = o.select("customer_id", "amount", "cost", "status", day=o.order_date.date())
+    sale = (o.status == "completed") & (o.amount > 0)
+    s = o.filter(sale).select("customer_id", "day")
+    s = s.mutate(gap=s.day.delta(s.day.lag().over(group_by=s.customer_id, order_by=s.day), unit="day"))
+    first_of_day = s.gap.isnull() | (s.gap > 0)
+    gap_day = s.gap > 0  # a purchase day with an earlier one before it
+    in90, in365 = s.day > d.day(90), s.day > d.day(365)
+    # Spread of the n = purchase days - 1 gaps from exact integer sums: their sum is last - first, so only
+    # the sum of squares is aggregated; var = (n * sum(g^2) - sum(g)^2) / (n (n - 1)).
+    first, last = s.day.min(), s.day.max()
+    n_gaps = s.count(where=gap_day)
+    span = last.delta(first, unit="day").cast("int64")
+    sq = (s.gap * s.gap).sum()
+    var = (n_gaps * sq - span * span).cast("float64") / (n_gaps * (n_gaps - 1)).cast("float64")
+    # Last gap without a second window: the last day's sales carry its gap (first sale) and 0s, so the
+    # largest day_number * 2^20 + gap is the last day's, and subtracting its day part leaves the gap.
+    day_no = s.day.delta(ibis.literal(dt.date(1900, 1, 1), type="date"), unit="day").cast("int64")
+    keyed = ibis.ifelse(s.gap.notnull(), day_no * _GAP_BASE + s.gap, ibis.null("int64"))
+    last_gap = keyed.max() - day_no.max(where=s.gap.notnull()) * _GAP_BASE
+    gaps = s.group_by("customer_id").aggregate(
+        _o_purchase_days=s.count(where=first_of_day),
+        _o_purchase_days_90d=s.count(where=first_of_day & in90),
+        _o_purchase_days_365d=s.count(where=first_of_day & in365),
+        _o_order_count=s.count(),
+        _o_first_purchase=first,
+        _o_last_purchase=last,
+        _o_gap_std=ibis.ifelse(n_gaps >= 2, var.sqrt(), ibis.null("float64")),
+        _o_last_gap=last_gap.nullif(0),
+    )
+    sale = (o.status == "completed") & (o.amount > 0)
+    returned_pos = (o.status == "returned") & (o.amount > 0)
     reversal = o.amount < 0
     counted = sale | reversal
     in90, in365 = o.day > d.day(90), o.day > d.day(365)
@@ -150,33 +174,21 @@ def _orders(o: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
     zero = ibis.literal(Decimal(0), _MONEY)
     sales = o.amount.sum(where=sale).coalesce(zero)
     reversals = o.amount.sum(where=reversal).coalesce(zero)  # <= 0
-    returned_pos = o.amount.sum(where=o.returned_pos).coalesce(zero)
-    # Spread of the n = purchase days - 1 gaps from exact integer sums: their sum is last - first, so only
-    # the sum of squares is aggregated; var = (n * sum(g^2) - sum(g)^2) / (n (n - 1)).
-    first, last = o.day.min(where=sale), o.day.max(where=sale)
-    n_gaps = o.count(where=gap_day)
-    span = last.delta(first, unit="day").cast("int64")
-    sq = (o.gap * o.gap).sum(where=gap_day)
-    var = (n_gaps * sq - span * span).cast("float64") / (n_gaps * (n_gaps - 1)).cast("float64")
-    agg = o.group_by("customer_id").aggregate(
-        _o_purchase_days=o.count(where=first_of_day),
-        _o_purchase_days_90d=o.count(where=first_of_day & in90),
-        _o_purchase_days_365d=o.count(where=first_of_day & in365),
-        _o_order_count=o.count(where=sale),
+    returned = o.amount.sum(where=returned_pos).coalesce(zero)
+    money = o.group_by("customer_id").aggregate(
         # sales + reversals (money: exact DECIMAL sums)
         _o_monetary=sales + reversals,
         _o_monetary_90d=o.amount.sum(where=counted & in90),
         _o_monetary_365d=o.amount.sum(where=counted & in365),
         _o_monetary_prev_90d=o.amount.sum(where=counted & prev90),
-        _o_first_purchase=first,
-        _o_last_purchase=last,
-        _o_gap_std=ibis.ifelse(n_gaps >= 2, var.sqrt(), ibis.null("float64")),
-        _o_last_gap=o.gap.max(where=gap_day & (o.day == o.last_day)),
-        _o_returned_value=returned_pos - reversals,
-        _o_sold_value=sales + returned_pos,
+        _o_returned_value=returned - reversals,
+        _o_sold_value=sales + returned,
         _o_margin=(o.amount - o.cost).sum(where=counted),
         _o_cost_known=o.count(where=counted & o.cost.notnull()),
     )
+    agg = money.left_join(gaps, money.customer_id == gaps.customer_id).select(
+        money.customer_id, *[gaps[c] for c in gaps.columns if c != "customer_id"],
+        *[money[c] for c in money.columns if c != "customer_id"])
     fill = {"_o_purchase_days": 0, "_o_purchase_days_90d": 0, "_o_purchase_days_365d": 0, "_o_order_count": 0,
             "_o_monetary": Decimal(0), "_o_monetary_90d": Decimal(0), "_o_monetary_365d": Decimal(0),
             "_o_monetary_prev_90d": Decimal(0), "_o_cost_known": 0}
@@ -270,14 +282,18 @@ def _opportunities(p: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
     return agg, {"_p_count": 0}
 
 
-def _profile(c: ir.Table, owners: ir.Table | None) -> ir.Table:
+def _profile(c: ir.Table, owners: ir.Table | None, d: _Dates | None = None) -> ir.Table:
+    """Profile columns of every customer row; with ``d`` also ``_known``: created on or before ``as_of``
+    (or undated)."""
     dept = c.department
     if owners is not None:
         own = owners.select(_owner_id="owner_id", _owner_dept="department")
         c = c.left_join(own, c.owner_id == own._owner_id).select(*c.columns, "_owner_dept")
         dept = c.department.coalesce(c._owner_dept)
+    known = {} if d is None else {"_known": c.created_on.isnull() | (c.created_on <= d.lit)}
     return c.select(customer_id=c.customer_id, _c_type=c.type, _c_size=c.size, _c_employees=c.employees,
-                    _c_industry=c.industry, _c_region=c.region, _c_owner_id=c.owner_id, _c_department=dept)
+                    _c_industry=c.industry, _c_region=c.region, _c_owner_id=c.owner_id, _c_department=dept,
+                    **known)
 
 
 def _left_join(left: ir.Table, right: ir.Table) -> ir.Table:
@@ -340,29 +356,35 @@ def compute_features(tables: Mapping[str, ir.Table | Any], as_of: dt.date | dt.d
     nulls: dict[str, Any] = {}
     present = set()
 
-    # The customer list: customers known at as_of, plus any customer id with orders up to as_of. The orders
-    # aggregate has one row per such id, so it is full-joined to the known customers (no union of every
-    # order row's id).
-    known = None
+    # The customer list: customers known at as_of, plus any customer id with orders up to as_of. The profile
+    # (every customer row, flagged known or not) is full-joined to the orders aggregate, which has one row per
+    # id with orders, in one join (no union of every order row's id, no separate distinct id list).
+    profile = None
     if "customers" in tb:
         c = tb["customers"]
-        known = c.filter(c.customer_id.notnull() & (c.created_on.isnull() | (c.created_on <= d.lit)))
-        known = known.select("customer_id").distinct()
+        profile = _profile(c.filter(c.customer_id.notnull()), tb.get("owners"), d)
+        present.add("customers")
+    else:
+        nulls |= {n: t for n, t in _profile(_unbound("customers"), None).schema().items() if n != "customer_id"}
     if "orders" in tb:
         agg, fill = builders["orders"][0](tb["orders"])
         fills |= fill
         present.add("orders")
         agg = agg.filter(agg.customer_id.notnull())
-        if known is None:
+        if profile is None:
             result = agg
         else:
-            joined = known.outer_join(agg, known.customer_id == agg.customer_id)
+            joined = profile.outer_join(agg, profile.customer_id == agg.customer_id)
+            keep = profile._known.fill_null(False) | agg.customer_id.notnull()
             # .view(): a relation of its own, so that later joins refer to its customer_id (not the join's).
-            result = joined.select(known.customer_id.coalesce(agg.customer_id).name("customer_id"),
-                                   *[agg[c] for c in agg.columns if c != "customer_id"]).view()
+            result = joined.select(profile.customer_id.coalesce(agg.customer_id).name("customer_id"),
+                                   *[agg[c] for c in agg.columns if c != "customer_id"],
+                                   *[profile[c] for c in profile.columns if c != "customer_id"],
+                                   _keep=keep)
+            result = result.filter(result._keep).drop("_keep", "_known").view()
     else:
-        assert known is not None
-        result = known
+        assert profile is not None
+        result = profile.filter(profile._known).drop("_known")
         nulls |= _null_like(builders["orders"][0](_unbound("orders"))[0])
 
     for name, (build, needs) in builders.items():
@@ -375,11 +397,6 @@ def compute_features(tables: Mapping[str, ir.Table | Any], as_of: dt.date | dt.d
             present.add(name)
         else:
             nulls |= _null_like(build(*(_unbound(x) for x in needs))[0])
-    if "customers" in tb:
-        result = _left_join(result, _profile(tb["customers"], tb.get("owners")))
-        present.add("customers")
-    else:
-        nulls |= {n: t for n, t in _profile(_unbound("customers"), None).schema().items() if n != "customer_id"}
     result = result.mutate(**{n: ibis.null(t) for n, t in nulls.items()},
                            **{n: result[n].coalesce(v) for n, v in fills.items()})
     # Private columns become visible to builders; then metrics in catalog order.
