@@ -138,7 +138,13 @@ def clean_text_sql(expr: str) -> str:
     def blank(ch: str) -> str:
         return f"(ascii({ch}) <= 32 OR ascii({ch}) = 160 OR ascii({ch}) = 12288 OR ascii({ch}) = 65279)"
 
-    return (f"(CASE WHEN {expr} = '' THEN NULL WHEN {blank(expr)} OR {blank(expr + '[-1]')} "
+    # The first test passes most values with one look at each end (no blank is between 33 and 159); DuckDB does
+    # not share the repeated ascii() calls of the exact test inside CASE, so it runs only for the rest.
+    def plain(ch: str) -> str:
+        return f"ascii({ch}) BETWEEN 33 AND 159"
+
+    return (f"(CASE WHEN {expr} = '' THEN NULL WHEN {plain(expr)} AND {plain(expr + '[-1]')} THEN {expr} "
+            f"WHEN {blank(expr)} OR {blank(expr + '[-1]')} "
             f"THEN NULLIF(regexp_replace({expr}, '^{_BLANK_RE}+|{_BLANK_RE}+$', '', 'g'), '') ELSE {expr} END)")
 
 
@@ -294,7 +300,8 @@ def fast_sql(raw: str, table: str, column: Column) -> str | None:
         return None
     no_hex = f"NOT contains({raw}, 'x') AND NOT contains({raw}, 'X')"
     if column.type == "decimal":
-        return f"(CASE WHEN {no_hex} THEN TRY_CAST({raw} AS {MONEY_TYPE}) END)"
+        # No hex guard: unlike the integer casts, DuckDB's decimal cast never reads '0x10' (a test checks).
+        return f"TRY_CAST({raw} AS {MONEY_TYPE})"
     if column.type == "integer":
         return f"(CASE WHEN {no_hex} AND NOT contains({raw}, '.') THEN TRY_CAST({raw} AS BIGINT) END)"
     if column.type == "float":
@@ -302,7 +309,7 @@ def fast_sql(raw: str, table: str, column: Column) -> str | None:
     if column.type in ("timestamp", "date"):
         # ISO without an offset or zone (TRY_CAST would ignore one): ends in a digit, no '+', no '-' after the date.
         ts = (f"(CASE WHEN ascii({raw}[-1]) BETWEEN 48 AND 57 AND NOT contains({raw}, '+') "
-              f"AND NOT contains({raw}[11:], '-') THEN TRY_CAST({raw} AS TIMESTAMP) END)")
+              f"AND NOT contains(substr({raw}, 11), '-') THEN TRY_CAST({raw} AS TIMESTAMP) END)")
         return ts if column.type == "timestamp" else f"CAST({ts} AS DATE)"
     if column.type == "boolean":
         return boolean_sql(raw)

@@ -40,10 +40,15 @@ import pyarrow as pa
 from crmscore.errors import InputFileError, UnknownName
 from crmscore.ingest.parsing import quote_ident, sql_literal
 
-__all__ = ["SAMPLE_BYTES", "StagedFile", "detect_encoding", "detect_format", "drop_relation", "stage_file", "stage_frame"]
+__all__ = ["SAMPLE_BYTES", "NotLazy", "StagedFile", "detect_encoding", "detect_format", "drop_relation", "stage_file", "stage_frame"]
 
 SAMPLE_BYTES = 1 << 20
 _CJK = ("gb2312", "gbk", "gb18030", "hz", "big5", "cp950", "big5hkscs")
+_UTF8 = ("utf-8", "utf8", "utf-8-sig", "ascii")
+
+
+class NotLazy(Exception):
+    """A file that cannot be read in place (``stage_file(lazy=True)``): it must be staged as a table."""
 
 
 @dataclass
@@ -204,10 +209,13 @@ def _text_columns(n: int) -> str:
 
 
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: StagedFile, sample: bytes, complete: bool,
-               header: bool, delimiter: str | None, encoding: str | None, whitespace: bool) -> None:
+               header: bool, delimiter: str | None, encoding: str | None, whitespace: bool,
+               lazy: bool = False) -> None:
     enc = (encoding or detect_encoding(sample, complete)).lower()
     enc = "gb18030" if enc.replace("-", "") in ("gbk", "gb2312") else enc
     staged.encoding = enc
+    if lazy and (whitespace or enc not in _UTF8):
+        raise NotLazy(f"{enc} {'whitespace-separated ' if whitespace else ''}text is staged, not read in place")
     try:
         text = codecs.getincrementaldecoder(enc)().decode(sample, final=complete).lstrip("\ufeff")
     except UnicodeDecodeError as exc:
@@ -221,7 +229,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: StagedFile, s
     except LookupError as exc:
         raise InputFileError(f"unknown encoding {enc!r}", "use e.g. utf-8, gbk, gb18030, utf-16, latin-1") from exc
     source = path
-    if enc not in ("utf-8", "utf8", "utf-8-sig", "ascii"):
+    if enc not in _UTF8:
         folder = tempfile.mkdtemp(prefix="crmscore-import-")
         staged._temp_dirs.append(folder)
         source = _transcode(path, enc, folder)
@@ -256,9 +264,17 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: StagedFile, s
         ncols = len(first)
         staged.headers = ([h.strip() or f"column{i + 1}" for i, h in enumerate(first)] if header
                           else [f"column{i + 1}" for i in range(ncols)])
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM read_csv({sql_literal(str(source))}, "
-                    f"delim={sql_literal(delim)}, quote='\"', escape='\"', columns={_text_columns(ncols)}, "
-                    f"{common})")
+        reader = (f"read_csv({sql_literal(str(source))}, delim={sql_literal(delim)}, quote='\"', escape='\"', "
+                  f"columns={_text_columns(ncols)}, auto_detect=false, header={'true' if header else 'false'}, "
+                  f"max_line_size=10000000")
+        if lazy:
+            # Read in place, strictly: a line DuckDB cannot split raises an error instead of being set aside.
+            select = ", ".join(f"c{i}" for i in range(ncols))
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {staged.table} AS SELECT CAST(NULL AS BIGINT) AS _line, "
+                        f"{select} FROM {reader})")
+            return
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM {reader}, store_rejects=true, "
+                    f"rejects_table='{rejects}', rejects_scan='{scan}')")
     offset = 2 if header else 1
     bad = con.execute(f"SELECT line, any_value(csv_line), string_agg(DISTINCT error_message, '; ') "
                       f"FROM {rejects} GROUP BY line ORDER BY line").fetchall()
@@ -394,8 +410,12 @@ def _stage_typed(con: duckdb.DuckDBPyConnection, relation_sql: str, staged: Stag
 def stage_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, prefix: str = "_crmscore_imp",
                file_format: str | None = None, sheet: str | None = None, header: bool = True,
                delimiter: str | None = None, encoding: str | None = None,
-               progress: Callable[[str], None] | None = None) -> StagedFile:
-    """Read a file into a staging table in ``con`` (see the module docstring)."""
+               progress: Callable[[str], None] | None = None, lazy: bool = False) -> StagedFile:
+    """Read a file into a staging table in ``con`` (see the module docstring).
+
+    ``lazy``: a UTF-8 CSV/TSV becomes a view reading the file in place, strictly (a malformed line is an error
+    when the view is read), with ``_line`` NULL and ``rows`` -1 (not counted); other files raise :class:`NotLazy`.
+    """
     path = Path(path)
     sample, complete = _read_sample(path)
     fmt = file_format or detect_format(path, sample[:8])
@@ -406,8 +426,13 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: str | Path, *, prefix: str 
     try:
         if not sample.strip() and fmt not in ("xlsx", "parquet"):
             raise InputFileError(f"{path.name} is empty", "export the data again")
+        if lazy and fmt not in ("csv", "tsv"):
+            raise NotLazy(f"{fmt} files are staged, not read in place")
         if fmt in ("csv", "tsv", "whitespace"):
-            _stage_csv(con, path, staged, sample, complete, header, delimiter, encoding, fmt == "whitespace")
+            _stage_csv(con, path, staged, sample, complete, header, delimiter, encoding, fmt == "whitespace", lazy)
+            if lazy:
+                staged.rows = -1
+                return staged
         elif fmt == "xlsx":
             _stage_xlsx(con, path, staged, sheet, header)
         elif fmt == "parquet":

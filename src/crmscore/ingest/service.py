@@ -28,17 +28,21 @@ import duckdb
 from pydantic import TypeAdapter
 
 from crmscore.errors import CrmscoreError, ImportFailed, InputFileError, WarehouseError
+from crmscore.ingest.inplace import load_in_place
 from crmscore.ingest.load import insert_missing, same_connection, upsert
 from crmscore.ingest.mapping import Mapping, auto_mapping, load_mapping, save_mapping, validate_mapping
 from crmscore.ingest.parsing import quote_ident
-from crmscore.ingest.readers import StagedFile, drop_relation, stage_file, stage_frame
+from crmscore.ingest.readers import NotLazy, StagedFile, drop_relation, stage_file, stage_frame
 from crmscore.ingest.report import ImportReport, Rejection, TableCounts
-from crmscore.ingest.validate import prepare
+from crmscore.ingest.validate import Prepared, prepare
 from crmscore.schema import table_for_kind
 from crmscore.workspace import Workspace
 
-__all__ = ["MAX_LISTED_REJECTIONS", "UNKNOWN_CUSTOMER_POLICIES", "import_file", "import_frame"]
+__all__ = ["IN_PLACE", "MAX_LISTED_REJECTIONS", "UNKNOWN_CUSTOMER_POLICIES", "import_file", "import_frame"]
 
+# Try loading a clean UTF-8 CSV in one pass (crmscore.ingest.inplace) before the general path. Tests switch it
+# off to check that both give the same reports and warehouse contents.
+IN_PLACE = True
 MAX_LISTED_REJECTIONS = 1_000_000
 _REJECTIONS = TypeAdapter(list[Rejection])
 UNKNOWN_CUSTOMER_POLICIES = ("create", "reject")
@@ -106,14 +110,24 @@ def _import_file(ws: Workspace, kind: str, path: Path, mapping: Mapping | str | 
                  encoding: str | None, file_format: str | None, as_of: date | None,
                  save_mapping_to: str | Path | None, write_files: bool, progress: Progress | None) -> ImportReport:
     loaded = load_mapping(mapping) if isinstance(mapping, str | Path) else mapping
-    return _run(ws, kind, str(path), lambda con, prefix: stage_file(
-        con, path, prefix=prefix, file_format=file_format or (loaded.format if loaded else None),
-        sheet=sheet if sheet is not None else (loaded.sheet if loaded else None),
-        header=loaded.header if loaded else True,
-        delimiter=loaded.delimiter if loaded else None,
-        encoding=encoding or (loaded.encoding if loaded else None), progress=progress),
-        loaded, dry_run, allow_partial, unknown_customers, day_first, as_of, save_mapping_to, write_files,
-        progress, mapping_source=str(mapping) if isinstance(mapping, str | Path) else "mapping")
+
+    def stage(con: duckdb.DuckDBPyConnection, prefix: str, lazy: bool) -> StagedFile:
+        return stage_file(
+            con, path, prefix=prefix, file_format=file_format or (loaded.format if loaded else None),
+            sheet=sheet if sheet is not None else (loaded.sheet if loaded else None),
+            header=loaded.header if loaded else True,
+            delimiter=loaded.delimiter if loaded else None,
+            encoding=encoding or (loaded.encoding if loaded else None), progress=progress, lazy=lazy)
+
+    def run(lazy: bool) -> ImportReport:
+        return _run(ws, kind, str(path), stage, loaded, dry_run, allow_partial, unknown_customers, day_first,
+                    as_of, save_mapping_to, write_files, progress,
+                    mapping_source=str(mapping) if isinstance(mapping, str | Path) else "mapping", lazy=lazy)
+
+    if IN_PLACE and same_connection(ws.warehouse) is not None:
+        with contextlib.suppress(NotLazy):
+            return run(lazy=True)
+    return run(lazy=False)
 
 
 def import_frame(ws: Workspace, kind: str, frame: Any, *, mapping: Mapping | str | Path | None = None,
@@ -135,15 +149,18 @@ def import_frame(ws: Workspace, kind: str, frame: Any, *, mapping: Mapping | str
     params = {"kind": kind, "file": name, "dry_run": dry_run, "allow_partial": allow_partial,
               "unknown_customers": unknown_customers}
     with _recorded(ws, params, record_job, created_by) as finish:
-        return finish(_run(ws, kind, name, lambda con, prefix: stage_frame(con, frame, prefix=prefix), loaded,
+        return finish(_run(ws, kind, name, lambda con, prefix, _lazy: stage_frame(con, frame, prefix=prefix), loaded,
                            dry_run, allow_partial, unknown_customers, day_first, as_of, None, write_files, None,
                            mapping_source="mapping"))
 
 
-def _run(ws: Workspace, kind: str, file_label: str, stage: Callable[[duckdb.DuckDBPyConnection, str], StagedFile],
+def _run(ws: Workspace, kind: str, file_label: str,
+         stage: Callable[[duckdb.DuckDBPyConnection, str, bool], StagedFile],
          mapping: Mapping | None, dry_run: bool, allow_partial: bool, unknown_customers: str,
          day_first: bool | None, as_of: date | None, save_mapping_to: str | Path | None, write_files: bool,
-         progress: Progress | None, mapping_source: str) -> ImportReport:
+         progress: Progress | None, mapping_source: str, lazy: bool = False) -> ImportReport:
+    """One import; ``lazy`` tries :func:`~crmscore.ingest.inplace.load_in_place` and raises :class:`NotLazy`
+    (with the warehouse as it was) whenever the file needs the general path."""
     spec = table_for_kind(kind)
     if unknown_customers not in UNKNOWN_CUSTOMER_POLICIES:
         raise CrmscoreError(f"unknown_customers must be 'create' or 'reject', not {unknown_customers!r}")
@@ -158,7 +175,7 @@ def _run(ws: Workspace, kind: str, file_label: str, stage: Callable[[duckdb.Duck
     prep_tables: list[str] = []
     say = progress or (lambda _msg: None)
     try:
-        staged = stage(con, prefix)
+        staged = stage(con, prefix, lazy)
         if mapping is None:
             mapping = auto_mapping(kind, staged.headers)
         resolved = validate_mapping(mapping, kind, staged.headers, mapping_source)
@@ -170,16 +187,27 @@ def _run(ws: Workspace, kind: str, file_label: str, stage: Callable[[duckdb.Duck
             ids = wh.table("customers").select("customer_id").to_pyarrow()
             con.register(f"{prefix}_known", ids)
             known_sql = f"SELECT customer_id FROM {prefix}_known"
-        say(f"checking {staged.rows:,} rows")
+        say("checking and loading in one pass" if lazy else f"checking {staged.rows:,} rows")
         dfirst = day_first if day_first is not None else (
             mapping.day_first if mapping.day_first is not None else ws.settings.day_first)
         prep = prepare(con, staged, kind, mapping, resolved, day_first=dfirst, as_of=as_of,
-                       unknown_customers=unknown_customers, known_customers_sql=known_sql, prefix=prefix)
+                       unknown_customers=unknown_customers, known_customers_sql=known_sql, prefix=prefix,
+                       lazy=lazy)
         prep_tables = prep.tables
         report = ImportReport(import_id=_new_id(now), kind=kind, table=spec.name, file=file_label,
                               format=staged.format, encoding=staged.encoding,
                               read=staged.rows + len(staged.malformed), dry_run=dry_run,
                               mapping=prep.sources, automatic_mapping=mapping.automatic)
+        if lazy:
+            try:
+                with wh.transaction():
+                    report.tables = load_in_place(con, prep, spec, unknown_customers)
+                    if dry_run:
+                        raise _DryRun
+            except _DryRun:
+                pass
+            report.read = report.tables[spec.name].inserted
+            return _finish(ws, con, prep, staged, report, 0, dry_run, allow_partial, started, write_files)
         # Rows of the staging table are told apart by line; malformed lines (field NULL) count one each.
         rejected = int(con.execute(f"SELECT count(DISTINCT _line) FILTER (WHERE field IS NOT NULL) + "  # type: ignore[index]
                                    f"count(*) FILTER (WHERE field IS NULL) FROM {prep.issues}").fetchone()[0])
@@ -204,24 +232,10 @@ def _run(ws: Workspace, kind: str, file_label: str, stage: Callable[[duckdb.Duck
             except Exception as exc:
                 raise WarehouseError(f"loading into the warehouse failed, nothing was written: {exc}",
                                      "check the warehouse connection; the import can be repeated") from exc
-        main = report.tables.get(spec.name, TableCounts())
-        report.inserted, report.updated, report.unchanged = main.inserted, main.updated, main.unchanged
-        if spec.name == "order_lines" and "orders" in report.tables:
-            o = report.tables["orders"]
-            report.derived_orders = o.inserted + o.updated + o.unchanged
-        if "customers" in report.tables and spec.name != "customers":
-            report.stub_customers = report.tables["customers"].inserted
-        report.status = "failed" if refuse else "dry_run" if dry_run else "partial" if rejected else "ok"
-        report.seconds = round(time.perf_counter() - started, 3)
-        if write_files:
-            _write_files(ws, con, prep.issues, staged, report)
-        if refuse:
-            raise ImportFailed(
-                f"{rejected:,} of {report.read:,} rows rejected; nothing was imported",
-                "fix the rows listed in the report (or the quarantine file) and import again, "
-                "or pass --allow-partial to load the valid rows", report=report)
-        return report
+        return _finish(ws, con, prep, staged, report, rejected, dry_run, allow_partial, started, write_files)
     except duckdb.Error as exc:
+        if lazy:  # e.g. a malformed line met while sampling: the general path reports it
+            raise NotLazy(str(exc).splitlines()[0]) from exc
         raise InputFileError(f"cannot import {file_label}: {str(exc).splitlines()[0]}",
                              "check the file format and the mapping") from exc
     finally:
@@ -231,6 +245,30 @@ def _run(ws: Workspace, kind: str, file_label: str, stage: Callable[[duckdb.Duck
             staged.cleanup()
         if shared is None:
             con.close()
+
+
+def _finish(ws: Workspace, con: duckdb.DuckDBPyConnection, prep: Prepared, staged: StagedFile,
+            report: ImportReport, rejected: int, dry_run: bool, allow_partial: bool, started: float,
+            write_files: bool) -> ImportReport:
+    """Totals and status of the report, its files; raises :class:`ImportFailed` when rows were refused."""
+    refuse = bool(rejected) and not allow_partial
+    main = report.tables.get(report.table, TableCounts())
+    report.inserted, report.updated, report.unchanged = main.inserted, main.updated, main.unchanged
+    if report.table == "order_lines" and "orders" in report.tables:
+        o = report.tables["orders"]
+        report.derived_orders = o.inserted + o.updated + o.unchanged
+    if "customers" in report.tables and report.table != "customers":
+        report.stub_customers = report.tables["customers"].inserted
+    report.status = "failed" if refuse else "dry_run" if dry_run else "partial" if rejected else "ok"
+    report.seconds = round(time.perf_counter() - started, 3)
+    if write_files:
+        _write_files(ws, con, prep.issues, staged, report)
+    if refuse:
+        raise ImportFailed(
+            f"{rejected:,} of {report.read:,} rows rejected; nothing was imported",
+            "fix the rows listed in the report (or the quarantine file) and import again, "
+            "or pass --allow-partial to load the valid rows", report=report)
+    return report
 
 
 def _drop(con: duckdb.DuckDBPyConnection, table: str) -> None:

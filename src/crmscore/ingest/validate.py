@@ -36,7 +36,7 @@ from crmscore.ingest.parsing import (
     sql_literal,
     text_sql,
 )
-from crmscore.ingest.readers import StagedFile
+from crmscore.ingest.readers import NotLazy, StagedFile
 from crmscore.schema import TABLES, Column, TableSpec, table_for_kind
 
 __all__ = ["Prepared", "prepare"]
@@ -67,6 +67,10 @@ class Prepared:
     loads: list[tuple[str, str, list[str], str]] = field(default_factory=list)  # (table, staging, cols, mode)
     sources: dict[str, str] = field(default_factory=dict)  # field -> source column / constant description
     tables: list[str] = field(default_factory=list)
+    # prepare(lazy=True) only: a condition true for every row that needs a closer look (none in a clean file),
+    # and the columns of the kind's own table with the expressions (over ``parsed``) that fill them.
+    guard: str = "false"
+    main: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _field_column(spec: TableSpec, name: str) -> tuple[str, Column]:
@@ -86,8 +90,13 @@ def _check_reason(col: Column, table: str) -> str:
 
 def prepare(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, mapping: Mapping,
             resolved: dict[str, int], *, day_first: bool, as_of: date, unknown_customers: str = "create",
-            known_customers_sql: str | None = None, prefix: str = "_crmscore_imp") -> Prepared:
-    """Build the parsed, issues and typed tables (see the module docstring)."""
+            known_customers_sql: str | None = None, prefix: str = "_crmscore_imp", lazy: bool = False) -> Prepared:
+    """Build the parsed, issues and typed tables (see the module docstring).
+
+    ``lazy``: build only the parsed view and return the guard condition and the main table's columns (see
+    :class:`Prepared`); raises :class:`NotLazy` when the file needs more than the view (values in other forms,
+    generated keys, derived orders, first-line attributes of stub customers). No row is read but a sample.
+    """
     spec = table_for_kind(kind)
     fields = target_fields(kind)
     generated = list(mapping.generate_id or [])
@@ -218,6 +227,8 @@ def prepare(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, mappi
         finally:
             con.execute(f"DROP TABLE IF EXISTS {raw_table}")
 
+    if lazy and not as_view:
+        raise NotLazy("values in other forms than the plain ones need the multi-format parsers")
     if as_view:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {prep.parsed} AS {view_sql()}")
     else:
@@ -259,6 +270,12 @@ def prepare(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, mappi
     # On the view, a value not in plain form reads as NULL: such a file is parsed again, materialised.
     slow = " OR ".join(f"({quote_ident(f)} IS NULL AND {quote_ident('_in_' + f)} IS NOT NULL)"
                        for f in raw_in if f in fast or f in special) if as_view else ""
+    if lazy:
+        if not as_view or is_lines or {"country", "customer_name"} & set(provided):
+            raise NotLazy("the file needs the staged path")
+        prep.guard = f"{coarse}{' OR ' + slow if slow else ''}"
+        prep.main = _main_columns(spec, provided, defaults, is_lines)
+        return prep
     con.execute(f"CREATE OR REPLACE TEMP TABLE {suspects} AS SELECT _line, {slow or 'false'} AS _slow "
                 f"FROM {prep.parsed} WHERE {coarse}{' OR ' + slow if slow else ''}")
     if slow and con.execute(f"SELECT bool_or(_slow) FROM {suspects}").fetchone()[0]:  # type: ignore[index]
@@ -326,17 +343,8 @@ def prepare(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, mappi
     ok = prep.parsed if not n_issues else (
         f"(SELECT * FROM {prep.parsed} WHERE _line NOT IN (SELECT _line FROM {prep.issues} "
         f"WHERE field IS NOT NULL))")
-    main_cols = [c for c in spec.column_names if c in provided or c in defaults]
-    select = [quote_ident(c) for c in main_cols]
-    if spec.name == "customers":  # a customer in a customer file is real, whatever an is_stub column says
-        if "is_stub" in main_cols:
-            select.pop(main_cols.index("is_stub"))
-            main_cols.remove("is_stub")
-        main_cols.append("is_stub")
-        select.append("false")
-    if is_lines and "amount" not in main_cols:
-        main_cols.append("amount")
-        select.append(f"CAST(quantity * unit_price AS {MONEY_TYPE})")
+    main = _main_columns(spec, provided, defaults, is_lines)
+    main_cols, select = [c for c, _ in main], [s for _, s in main]
     main_table = f"{prefix}_t_{spec.name}"
     prep.tables.append(main_table)
     # File order; the parsed rows are in file order already unless rejected rows were filtered out.
@@ -379,6 +387,23 @@ def prepare(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, mappi
     loads.append((spec.name, main_table, main_cols, "upsert"))
     prep.loads = loads
     return prep
+
+
+def _main_columns(spec: TableSpec, provided: list[str], defaults: list[str], is_lines: bool
+                  ) -> list[tuple[str, str]]:
+    """(column, expression over the parsed rows) for each column of the kind's own table that the file fills."""
+    main_cols = [c for c in spec.column_names if c in provided or c in defaults]
+    select = [quote_ident(c) for c in main_cols]
+    if spec.name == "customers":  # a customer in a customer file is real, whatever an is_stub column says
+        if "is_stub" in main_cols:
+            select.pop(main_cols.index("is_stub"))
+            main_cols.remove("is_stub")
+        main_cols.append("is_stub")
+        select.append("false")
+    if is_lines and "amount" not in main_cols:
+        main_cols.append("amount")
+        select.append(f"CAST(quantity * unit_price AS {MONEY_TYPE})")
+    return list(zip(main_cols, select, strict=True))
 
 
 def _enum_keys() -> set[tuple[str, str]]:
