@@ -5,9 +5,11 @@ invoices, surveys and opportunities with a date <= ``as_of``), which makes histo
 Customers created after ``as_of`` are left out; a customer id that appears only in orders is included.
 
 Each source table is aggregated once per customer (one group-by per table, windows as conditional
-aggregates); orders first collapse to one row per customer and day, which gives purchase days and the
-inter-purchase gaps. The per-table aggregates are left-joined to the customer list and the catalog's builders
-turn them into metrics. A missing optional table gives NULL metrics; a present table with no rows for a
+aggregates). Orders: on DuckDB one group-by gives the money sums and each customer's sorted sale days as a
+list, from which list functions read purchase days and inter-purchase gaps; on other engines (and with
+``FeatureConfig(portable=True)``) a window over the sales alone, narrowed to customer and day, gives them,
+joined to a plain group-by for the money. The customer profile is full-joined to the orders aggregate, other
+per-table aggregates are left-joined, and the catalog's builders turn them into metrics. A missing optional table gives NULL metrics; a present table with no rows for a
 customer gives 0 for counts and sums.
 
 >>> import datetime as dt, ibis
@@ -25,13 +27,15 @@ customer gives 0 for counts and sums.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
+from ibis.common.exceptions import IbisError
 
 from crmscore.engine.catalog import METRICS, MetricContext, MetricRegistry
 from crmscore.engine.frames import to_frame, to_ibis  # noqa: F401  (to_frame: doctests)
@@ -48,6 +52,9 @@ class FeatureConfig:
     service_cost_per_ticket: Decimal = Decimal("50")
     default_scale_min: float = 1.0
     default_scale_max: float = 5.0
+    #: Portable SQL only: on DuckDB too, purchase days and gaps from a window instead of DuckDB list functions
+    #: (same values; the other engines always use the window).
+    portable: bool = False
 
 
 def normalize_as_of(as_of: dt.date | dt.datetime | str) -> dt.date:
@@ -128,28 +135,49 @@ def _count(cond: ir.BooleanValue) -> ir.IntegerScalar:
     return ibis.ifelse(cond, 1, 0).sum()  # type: ignore[attr-defined,no-any-return]
 
 
-def _orders(o: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
-    # Two aggregates, no wide window:
-    # - purchase days and gaps from the sales alone, narrowed to (customer_id, day) before one window (the
-    #   previous sale's day). A sale is the first of its day when that gap is NULL (first sale) or > 0; those
-    #   rows count the purchase days and their gaps are the inter-purchase gaps (same-day sales give 0).
-    # - money from every order in one plain group-by (conditional sums).
-    # The two meet in one join on customer_id (the money aggregate has every id with an order).
-    o = o.filter(o.order_date < d.end_ts)
-    o = o.select("customer_id", "amount", "cost", "status", day=o.order_date.date())
+def _money(o: ir.Table, d: _Dates) -> dict[str, ir.Scalar]:
+    """Money aggregates over every order (conditional sums; exact DECIMAL)."""
+    sale = (o.status == "completed") & (o.amount > 0)
+    returned_pos = (o.status == "returned") & (o.amount > 0)
+    reversal = o.amount < 0
+    counted = sale | reversal
+    in90, in365 = o.day > d.day(90), o.day > d.day(365)
+    prev90 = (o.day > d.day(180)) & (o.day <= d.day(90))
+    zero = ibis.literal(Decimal(0), _MONEY)
+    sales = o.amount.sum(where=sale).coalesce(zero)
+    reversals = o.amount.sum(where=reversal).coalesce(zero)  # <= 0
+    returned = o.amount.sum(where=returned_pos).coalesce(zero)
+    return {
+        "_o_monetary": sales + reversals,
+        "_o_monetary_90d": o.amount.sum(where=counted & in90),
+        "_o_monetary_365d": o.amount.sum(where=counted & in365),
+        "_o_monetary_prev_90d": o.amount.sum(where=counted & prev90),
+        "_o_returned_value": returned - reversals,
+        "_o_sold_value": sales + returned,
+        "_o_margin": (o.amount - o.cost).sum(where=counted),
+        "_o_cost_known": o.count(where=counted & o.cost.notnull()),
+    }
+
+
+def _gap_std(n_gaps: ir.IntegerValue, span: ir.IntegerValue, sq: ir.IntegerValue) -> ir.FloatingValue:
+    # Spread of the n = purchase days - 1 gaps from exact integer sums: their sum is last - first, so only
+    # the sum of squares is aggregated; var = (n * sum(g^2) - sum(g)^2) / (n (n - 1)).
+    var = (n_gaps * sq - span * span).cast("float64") / (n_gaps * (n_gaps - 1)).cast("float64")
+    return ibis.ifelse(n_gaps >= 2, var.sqrt(), ibis.null("float64"))  # type: ignore[return-value]
+
+
+def _orders_window(o: ir.Table, d: _Dates) -> ir.Table:
+    # Portable: purchase days and gaps from the sales alone, narrowed to (customer_id, day) before one
+    # window (the previous sale's day). A sale is the first of its day when that gap is NULL (first sale) or
+    # > 0; those rows count the purchase days and their gaps are the inter-purchase gaps (same-day sales give
+    # 0). Money comes from every order in one plain group-by; the two meet in one join on customer_id (the
+    # money aggregate has every id with an order).
     sale = (o.status == "completed") & (o.amount > 0)
     s = o.filter(sale).select("customer_id", "day")
     s = s.mutate(gap=s.day.delta(s.day.lag().over(group_by=s.customer_id, order_by=s.day), unit="day"))
     first_of_day = s.gap.isnull() | (s.gap > 0)
-    gap_day = s.gap > 0  # a purchase day with an earlier one before it
     in90, in365 = s.day > d.day(90), s.day > d.day(365)
-    # Spread of the n = purchase days - 1 gaps from exact integer sums: their sum is last - first, so only
-    # the sum of squares is aggregated; var = (n * sum(g^2) - sum(g)^2) / (n (n - 1)).
     first, last = s.day.min(), s.day.max()
-    n_gaps = s.count(where=gap_day)
-    span = last.delta(first, unit="day").cast("int64")
-    sq = (s.gap * s.gap).sum()
-    var = (n_gaps * sq - span * span).cast("float64") / (n_gaps * (n_gaps - 1)).cast("float64")
     # Last gap without a second window: the last day's sales carry its gap (first sale) and 0s, so the
     # largest day_number * 2^20 + gap is the last day's, and subtracting its day part leaves the gap.
     day_no = s.day.delta(ibis.literal(dt.date(1900, 1, 1), type="date"), unit="day").cast("int64")
@@ -162,33 +190,62 @@ def _orders(o: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
         _o_order_count=s.count(),
         _o_first_purchase=first,
         _o_last_purchase=last,
-        _o_gap_std=ibis.ifelse(n_gaps >= 2, var.sqrt(), ibis.null("float64")),
+        _o_gap_std=_gap_std(s.count(where=s.gap > 0), last.delta(first, unit="day").cast("int64"),
+                            (s.gap * s.gap).sum()),
         _o_last_gap=last_gap.nullif(0),
     )
-    sale = (o.status == "completed") & (o.amount > 0)
-    returned_pos = (o.status == "returned") & (o.amount > 0)
-    reversal = o.amount < 0
-    counted = sale | reversal
-    in90, in365 = o.day > d.day(90), o.day > d.day(365)
-    prev90 = (o.day > d.day(180)) & (o.day <= d.day(90))
-    zero = ibis.literal(Decimal(0), _MONEY)
-    sales = o.amount.sum(where=sale).coalesce(zero)
-    reversals = o.amount.sum(where=reversal).coalesce(zero)  # <= 0
-    returned = o.amount.sum(where=returned_pos).coalesce(zero)
-    money = o.group_by("customer_id").aggregate(
-        # sales + reversals (money: exact DECIMAL sums)
-        _o_monetary=sales + reversals,
-        _o_monetary_90d=o.amount.sum(where=counted & in90),
-        _o_monetary_365d=o.amount.sum(where=counted & in365),
-        _o_monetary_prev_90d=o.amount.sum(where=counted & prev90),
-        _o_returned_value=returned - reversals,
-        _o_sold_value=sales + returned,
-        _o_margin=(o.amount - o.cost).sum(where=counted),
-        _o_cost_known=o.count(where=counted & o.cost.notnull()),
-    )
-    agg = money.left_join(gaps, money.customer_id == gaps.customer_id).select(
+    money = o.group_by("customer_id").aggregate(**_money(o, d))
+    return money.left_join(gaps, money.customer_id == gaps.customer_id).select(
         money.customer_id, *[gaps[c] for c in gaps.columns if c != "customer_id"],
         *[money[c] for c in money.columns if c != "customer_id"])
+
+
+def _orders_lists(o: ir.Table, d: _Dates) -> ir.Table:
+    # DuckDB: one group-by over the orders gives the money and each customer's sale days as a sorted list
+    # (no window, no join); list functions then read purchase days (first of a run of equal days), the gaps
+    # between consecutive entries (same-day entries add 0 to the sum of squares) and the day before the last.
+    sale = (o.status == "completed") & (o.amount > 0)
+    agg = o.group_by("customer_id").aggregate(_days=o.day.collect(where=sale).sort(), **_money(o, d))
+    days = agg._days
+
+    def first_of_day(x: ir.DateValue, i: ir.IntegerValue) -> ir.BooleanValue:
+        return (i == 0) | (x != days[i - 1])  # type: ignore[no-any-return]
+
+    def n_days(since: ir.DateValue | None = None) -> ir.IntegerValue:
+        if since is None:
+            return days.filter(first_of_day).length()
+        return days.filter(lambda x, i: (x > since) & first_of_day(x, i)).length()
+
+    first, last = days[0], days[-1]
+    sq = days.map(lambda x, i: ibis.ifelse(i > 0, x.delta(days[i - 1], unit="day"), 0) ** 2).sums()
+    before_last = days.filter(lambda x: x < last).maxs()
+    return agg.select(
+        "customer_id",
+        _o_purchase_days=n_days(),
+        _o_purchase_days_90d=n_days(d.day(90)),
+        _o_purchase_days_365d=n_days(d.day(365)),
+        _o_order_count=days.length(),
+        _o_first_purchase=first,
+        _o_last_purchase=last,
+        _o_gap_std=_gap_std(n_days() - 1, last.delta(first, unit="day").cast("int64"), sq.cast("int64")),
+        _o_last_gap=last.delta(before_last, unit="day"),
+        **{c: agg[c] for c in agg.columns if c.startswith("_o_")},
+    )
+
+
+def _use_lists(t: ir.Table) -> bool:
+    try:
+        return bool(t._find_backend(use_default=True).name == "duckdb")
+    except IbisError:  # unbound tables (schema only)
+        return False
+
+
+def _orders(o: ir.Table, d: _Dates, portable: bool = False) -> tuple[ir.Table, Fill]:
+    # Two implementations with the same result (tests compare them): sorted lists of sale days on DuckDB,
+    # a narrow window elsewhere (or with FeatureConfig(portable=True)).
+    o = o.filter(o.order_date < d.end_ts)
+    o = o.select("customer_id", "amount", "cost", "status", day=o.order_date.date())
+    agg = _orders_window(o, d) if portable or not _use_lists(o) else _orders_lists(o, d)
     fill = {"_o_purchase_days": 0, "_o_purchase_days_90d": 0, "_o_purchase_days_365d": 0, "_o_order_count": 0,
             "_o_monetary": Decimal(0), "_o_monetary_90d": Decimal(0), "_o_monetary_365d": Decimal(0),
             "_o_monetary_prev_90d": Decimal(0), "_o_cost_known": 0}
@@ -312,13 +369,48 @@ def _unbound(name: str) -> ir.Table:
     return ibis.table(ibis.schema(ibis_schema(TABLES[name])), name=f"_unbound_{name}")
 
 
+_PREFIXES = {"order_lines": "_l_", "interactions": "_i_", "invoices": "_v_", "surveys": "_s_", "tickets": "_t_",
+             "opportunities": "_p_"}
+
+
+def _selection(tables: Mapping[str, Any], as_of: dt.date | dt.datetime | str, cfg: FeatureConfig,
+               registry: MetricRegistry, only: Collection[str] | None) -> tuple[set[str] | None,
+                                                                            Callable[[str], bool]]:
+    """The kept metric names (None: all) and whether an optional table can be left out: none of the kept
+    metrics reads its private columns (found in the metrics' expressions over the full table)."""
+    if only is None:
+        return None, lambda name: False
+    names = {m.name for m in registry if m.stage == "features" and m.builder is not None}
+    wanted = set(only)
+    bad = sorted(wanted - names)
+    if bad:
+        from crmscore.errors import UnknownName
+
+        raise UnknownName("feature metric", bad[0], sorted(names))
+    full = compute_features(tables, as_of, cfg, metrics=registry).op()
+    assert isinstance(full, ops.Project)
+    used = {field.name[:3] for name in wanted
+            for field in full.values[name].find(ops.Field, filter=ops.Value)}
+    return wanted, lambda name: _PREFIXES.get(name) not in used
+
+
 def compute_features(tables: Mapping[str, ir.Table | Any], as_of: dt.date | dt.datetime | str,
                      config: FeatureConfig | None = None, *, metrics: MetricRegistry | None = None,
-                     keep_private: bool = False) -> ir.Table:
+                     keep_private: bool = False, only: Collection[str] | None = None) -> ir.Table:
     """One row per customer with every ``features`` metric of the catalog, ``customer_id`` first.
 
     ``tables`` maps canonical table names to Ibis tables (or pandas / Polars / Arrow frames, wrapped with
     ``ibis.memtable``). ``orders`` or ``customers`` must be present; every other table is optional.
+
+    ``only`` (metric names) keeps just those metrics (in catalog order) and reads just what they need: a
+    table none of them depends on is not aggregated or joined (the values of the kept metrics are the same).
+
+    >>> orders = ibis.memtable({"order_id": ["1", "2"], "customer_id": ["a", "a"],
+    ...     "order_date": [dt.datetime(2024, 1, 5), dt.datetime(2024, 1, 25)], "amount": [10.0, 5.0],
+    ...     "status": ["completed"] * 2})
+    >>> f = compute_features({"orders": orders}, "2024-01-31", only=["last_gap_days", "monetary"])
+    >>> f.columns, to_frame(f).values.tolist()
+    (('customer_id', 'monetary', 'last_gap_days'), [['a', Decimal('15.00'), 20]])
 
     >>> import ibis
     >>> cust = ibis.memtable({"customer_id": ["a", "b"], "type": ["B2B", "B2C"]})
@@ -343,8 +435,9 @@ def compute_features(tables: Mapping[str, ir.Table | Any], as_of: dt.date | dt.d
         raise EngineError("compute_features needs an 'orders' or a 'customers' table",
                           "pass tables={'orders': ..., 'customers': ...}")
 
+    wanted, skip = _selection(tables, as_of, cfg, registry, only)
     builders: dict[str, tuple[Callable[..., tuple[ir.Table, Fill]], tuple[str, ...]]] = {
-        "orders": (lambda o: _orders(o, d), ("orders",)),
+        "orders": (lambda o: _orders(o, d, cfg.portable), ("orders",)),
         "order_lines": (lambda ln, o: _order_lines(ln, o, d), ("order_lines", "orders")),
         "interactions": (lambda i: _interactions(i, d), ("interactions",)),
         "invoices": (lambda v: _invoices(v, d), ("invoices",)),
@@ -390,7 +483,10 @@ def compute_features(tables: Mapping[str, ir.Table | Any], as_of: dt.date | dt.d
     for name, (build, needs) in builders.items():
         if name == "orders":
             continue
-        if all(n in tb for n in needs):
+        if all(n in tb for n in needs) and skip(name):
+            present.add(name)
+            nulls |= _null_like(build(*(_unbound(x) for x in needs))[0])
+        elif all(n in tb for n in needs):
             agg, fill = build(*(tb[n] for n in needs))
             result = _left_join(result, agg)
             fills |= fill
@@ -403,7 +499,7 @@ def compute_features(tables: Mapping[str, ir.Table | Any], as_of: dt.date | dt.d
     ctx = MetricContext(t=result, as_of=d.lit, config=cfg, present=frozenset(present), registry=registry)
     out = [result.customer_id]
     for metric in registry:
-        if metric.stage != "features" or metric.builder is None:
+        if metric.stage != "features" or metric.builder is None or (wanted is not None and metric.name not in wanted):
             continue
         out.append(ctx.m(metric.name).cast(metric.dtype).name(metric.name))
     if keep_private:

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from crmscore.engine.frames import flavour_of, to_frame, to_ibis
 from crmscore.engine.lifecycle import LifecycleRules, lifecycle_expr
 from crmscore.engine.rfm import RFM
 
-__all__ = ["CLASS_COLUMNS", "ClassConfig", "build_customer_table", "classify", "customer_table"]
+__all__ = ["CLASS_COLUMNS", "ClassConfig", "build_customer_table", "class_inputs", "classify", "customer_table"]
 
 CLASS_COLUMNS: tuple[str, ...] = ("r_score", "f_score", "m_score", "rfm_code", "rfm_segment", "abc_class",
                                   "purchase_class", "value_tier", "lifecycle_stage")
@@ -60,14 +60,31 @@ def classify(features: ir.Table, rfm: RFM, config: ClassConfig | None = None) ->
                     lifecycle_stage=lifecycle_expr(t, cfg.lifecycle))
 
 
+def class_inputs(rfm: RFM | None = None, config: ClassConfig | None = None) -> tuple[str, ...]:
+    """The feature metrics :func:`classify` reads (RFM columns, the ABC value, purchase class and lifecycle
+    inputs).
+
+    >>> class_inputs()
+    ('interpurchase_mean_days', 'last_gap_days', 'monetary', 'purchase_days', 'purchase_days_365d', 'recency_days', 'tenure_days')
+    """
+    model = rfm or RFM()
+    cfg = config or ClassConfig()
+    return tuple(sorted({model.recency, model.frequency, model.monetary, cfg.abc.value, "purchase_days",
+                         "purchase_days_365d", "recency_days", "tenure_days", "interpurchase_mean_days",
+                         "last_gap_days"}))
+
+
 def build_customer_table(tables: Mapping[str, Any], as_of: dt.date | str, *, rfm: RFM | None = None,
                          n_bins: int = 5, features: FeatureConfig | None = None,
-                         classes: ClassConfig | None = None, cache: bool = True) -> tuple[ir.Table, RFM]:
+                         classes: ClassConfig | None = None, cache: bool = True,
+                         only: Collection[str] | None = None) -> tuple[ir.Table, RFM]:
     """Features and classes for ``as_of``; returns the table and the (fitted) RFM.
 
     Without ``rfm`` (or with an unfitted one) the edges are fitted on this snapshot; the features are then
     cached (``Table.cache``) so that fitting and scoring read them once. Pass the RFM of a reference snapshot
-    to score later snapshots on the same edges.
+    to score later snapshots on the same edges. ``only`` (feature metric names) keeps just those features
+    next to the classes (plus the :func:`class_inputs`), computed from just the data they need; by default
+    every feature is kept.
 
     >>> import datetime as dt, ibis
     >>> orders = ibis.memtable({"order_id": ["1", "2"], "customer_id": ["a", "b"],
@@ -77,8 +94,9 @@ def build_customer_table(tables: Mapping[str, Any], as_of: dt.date | str, *, rfm
     >>> fitted.bin_edges_["monetary"]
     [Decimal('10.00')]
     """
-    feats = compute_features(tables, as_of, features)
     model = rfm if rfm is not None else RFM(n_bins=n_bins)
+    keep = None if only is None else {*only, *class_inputs(model, classes)}
+    feats = compute_features(tables, as_of, features, only=keep)
     if not hasattr(model, "bin_edges_"):
         if cache:
             feats = feats.cache()
