@@ -2,7 +2,7 @@
 
 Standalone (plugged into the harness by its owner)::
 
-    python -m benchmarks.bench_import --rows 10000000 --repeats 3
+    python -m benchmarks.bench_import --rows 10000000 --repeats 3 --out benchmarks/results/import-10m.json
 
 The CSV has the canonical orders columns (order_id, customer_id, order_date, amount, cost, currency, status,
 channel) shaped like ``crmscore.synth``'s export (quoted text, ``2023-12-28 21:01:27.000`` timestamps, two-decimal
@@ -16,8 +16,11 @@ Each repeat, in this order, on the same file:
   (staging, parsing, validation, the diff, the write into the workspace's DuckDB file, the report file).
 - **peer**: ``CREATE TABLE orders AS SELECT * FROM read_csv(csv, columns={typed})`` into a fresh DuckDB file,
   plus ``CHECKPOINT``: the floor for "CSV file to DuckDB table".
+- **read_csv**: the same typed ``read_csv`` aggregated in memory, nothing stored: the floor for reading alone.
 
-Medians of the repeats, rows/s and the crmscore/peer time ratio are returned (and printed as JSON).
+crmscore's time runs until its rows are checkpointed into the workspace's DuckDB file and the workspace is closed,
+like the peer's. The three run in rotating order. Medians of the repeats, rows/s and the crmscore/peer time ratio
+are returned (printed as JSON; ``--out FILE`` writes it too).
 """
 
 from __future__ import annotations
@@ -89,16 +92,25 @@ def _crmscore_once(csv: Path, customers_file: Path | None, work: Path) -> tuple[
     folder = Path(tempfile.mkdtemp(prefix="bench-import-", dir=work))
     try:
         ws = Workspace.init(folder / "ws")
+        closed = False
         try:
             if customers_file is not None:
                 import_file(ws, "customers", customers_file, write_files=False)
+                ws.warehouse.execute("CHECKPOINT")
             started = time.perf_counter()
             report = import_file(ws, "orders", csv)
+            imported = time.perf_counter()
+            # Like the peer: the rows are in the DuckDB file, not only in its write-ahead log.
+            ws.warehouse.execute("CHECKPOINT")
+            ws.close()
+            closed = True
             seconds = time.perf_counter() - started
             counts = {"read": report.read, "inserted": report.inserted, "rejected": report.rejected,
-                      "stub_customers": report.stub_customers}
+                      "stub_customers": report.stub_customers,
+                      "checkpoint_and_close_s": round(seconds - (imported - started), 3)}
         finally:
-            ws.close()
+            if not closed:
+                ws.close()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return seconds, counts
@@ -125,6 +137,22 @@ def _peer_once(csv: Path, work: Path) -> tuple[float, int]:
     return seconds, int(row[0])
 
 
+def _read_once(csv: Path) -> tuple[float, int]:
+    """DuckDB's typed ``read_csv`` alone: every column parsed (aggregated), nothing stored."""
+    import duckdb
+
+    started = time.perf_counter()
+    con = duckdb.connect()
+    try:
+        row = con.execute(f"SELECT count(*), max(order_id), max(customer_id), max(order_date), sum(amount), "
+                          f"sum(cost), max(currency), max(status), max(channel) FROM read_csv('{csv}', "
+                          f"header=true, columns={_PEER_COLUMNS})").fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return time.perf_counter() - started, int(row[0])
+
+
 def _peak_rss_mib() -> float:
     with open("/proc/self/status", encoding="ascii") as fh:
         for line in fh:
@@ -133,33 +161,50 @@ def _peak_rss_mib() -> float:
     return 0.0  # pragma: no cover - not Linux
 
 
-def run(rows: int, repeats: int, *, customers: str = "preload", cache: str | Path | None = None) -> dict[str, Any]:
-    """Measure ``repeats`` times (crmscore then the peer each time) on a ``rows``-row CSV; medians and ratio."""
+def run(rows: int, repeats: int, *, customers: str = "preload", cache: str | Path | None = None,
+        csv_path: str | Path | None = None) -> dict[str, Any]:
+    """Measure ``repeats`` times (crmscore, the peer and ``read_csv`` alone each time, in rotating order) on a
+    ``rows``-row CSV (or on ``csv_path``); medians and ratios."""
     if customers not in ("preload", "stubs"):
         raise ValueError("customers must be 'preload' or 'stubs'")
     cache_dir = Path(cache or os.environ.get("CRMSCORE_BENCH_CACHE", tempfile.gettempdir())) / "crmscore-bench-import"
-    csv = generate_orders_csv(rows, cache_dir / f"orders-{rows}.csv")
-    customers_file = _customers_parquet(csv, cache_dir / f"customers-{rows}.parquet") \
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    csv = Path(csv_path) if csv_path else generate_orders_csv(rows, cache_dir / f"orders-{rows}.csv")
+    customers_file = _customers_parquet(csv, cache_dir / f"customers-{csv.stem}-{csv.stat().st_size}.parquet") \
         if customers == "preload" else None
-    ours: list[float] = []
-    peer: list[float] = []
+    times: dict[str, list[float]] = {"crmscore": [], "peer": [], "read_csv": []}
+    loads: list[float] = []
     counts: dict[str, Any] = {}
-    for _ in range(repeats):
-        seconds, counts = _crmscore_once(csv, customers_file, cache_dir)
-        if counts["inserted"] != rows or counts["rejected"]:
-            raise AssertionError(f"crmscore imported {counts} of {rows} rows")
-        ours.append(seconds)
-        p_seconds, p_rows = _peer_once(csv, cache_dir)
-        assert p_rows == rows
-        peer.append(p_seconds)
-    med, peer_med = statistics.median(ours), statistics.median(peer)
+    n_rows = rows
+    for i in range(repeats):
+        order = ["crmscore", "peer", "read_csv"]
+        order = order[i % 3:] + order[:i % 3]
+        for which in order:
+            loads.append(os.getloadavg()[0])
+            if which == "crmscore":
+                seconds, counts = _crmscore_once(csv, customers_file, cache_dir)
+                n_rows = counts["read"]
+                if counts["inserted"] != n_rows or counts["rejected"]:
+                    raise AssertionError(f"crmscore imported {counts} of {n_rows} rows")
+            elif which == "peer":
+                seconds, p_rows = _peer_once(csv, cache_dir)
+                assert p_rows == n_rows or csv_path, (p_rows, n_rows)
+            else:
+                seconds, r_rows = _read_once(csv)
+                assert r_rows == n_rows or csv_path, (r_rows, n_rows)
+            times[which].append(seconds)
+    med = {k: statistics.median(v) for k, v in times.items()}
     return {
-        "rows": rows, "repeats": repeats, "customers": customers, "csv_mib": round(csv.stat().st_size / 2**20, 1),
-        "crmscore_seconds": [round(s, 3) for s in ours], "peer_seconds": [round(s, 3) for s in peer],
-        "crmscore_median_s": round(med, 3), "peer_median_s": round(peer_med, 3),
-        "crmscore_rows_per_s": round(rows / med), "peer_rows_per_s": round(rows / peer_med),
-        "ratio_vs_peer": round(med / peer_med, 2), "report": counts, "peak_rss_mib": round(_peak_rss_mib(), 1),
-        "load_average": os.getloadavg(), "cpus": os.cpu_count(),
+        "rows": n_rows, "repeats": repeats, "customers": customers, "csv": str(csv),
+        "csv_mib": round(csv.stat().st_size / 2**20, 1),
+        **{f"{k}_seconds": [round(s, 3) for s in v] for k, v in times.items()},
+        **{f"{k}_median_s": round(m, 3) for k, m in med.items()},
+        **{f"{k}_rows_per_s": round(n_rows / m) for k, m in med.items()},
+        "ratio_vs_peer": round(med["crmscore"] / med["peer"], 2),
+        "ratio_per_repeat": [round(a / b, 2) for a, b in zip(times["crmscore"], times["peer"], strict=True)],
+        "report": counts, "peak_rss_mib": round(_peak_rss_mib(), 1),
+        "load_average_at_starts": [round(x, 2) for x in loads], "load_average_end": os.getloadavg(),
+        "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
 
@@ -169,8 +214,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--customers", choices=("preload", "stubs"), default="preload")
     parser.add_argument("--cache", default=None, help="folder for the generated CSV (default: the temp folder)")
+    parser.add_argument("--csv", default=None, help="an existing clean orders CSV instead of the generated one")
+    parser.add_argument("--out", default=None, help="also write the result (JSON) to this file")
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.rows, args.repeats, customers=args.customers, cache=args.cache), indent=1))
+    result = run(args.rows, args.repeats, customers=args.customers, cache=args.cache, csv_path=args.csv)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
