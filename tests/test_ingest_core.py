@@ -257,3 +257,30 @@ def test_currency_from_amount_symbols(workspace: Workspace, tmp_path: Path) -> N
     plain = tmp_path / "plain.csv"
     plain.write_text("order_id,customer_id,order_date,amount\nB1,C1,2024-03-05,5\n", encoding="utf-8")
     assert "currency" not in import_file(workspace, "orders", plain).mapping
+
+
+def test_line_numbers_count_blank_lines_and_line_breaks_in_values(workspace: Workspace, tmp_path: Path) -> None:
+    """Rejections name the line an editor shows: DuckDB skips blank lines and reads quoted line breaks."""
+    lines = ["order_id,customer_id,order_date,amount,channel",  # 1
+             "A1,C1,2024-03-05,12.50,x",                        # 2
+             "",                                                # 3
+             "A2,C2,2024-03-06,bad,y",                          # 4
+             "", "",                                            # 5, 6
+             'A3,C2,2024-03-06,bad,"two',                       # 7
+             'lines"',                                          # 8
+             "A4,C2,2024-03-06,bad,z",                          # 9
+             "A5,C2,2024-03-06,1,z,extra",                      # 10
+             "A6,C2,2024-03-06,bad,z",                          # 11
+             "", ""]
+    f = tmp_path / "gaps.csv"
+    f.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(ImportFailed) as info:
+        import_file(workspace, "orders", f)
+    report = info.value.report
+    got = [(r.line, r.value) for r in report.rejections]
+    want = [(n + 1, "bad") for n, text in enumerate(lines) if ",bad," in text]
+    want.append((10, "A5,C2,2024-03-06,1,z,extra"))
+    assert got == sorted(want)
+    quarantine = pd.read_csv(report.quarantine_path, dtype=str)
+    assert quarantine["line"].astype(int).tolist() == [line for line, _ in sorted(want)]
+    assert quarantine.loc[quarantine["line"] == "7", "channel"].tolist() == ["two\nlines"]

@@ -288,6 +288,23 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: StagedFile, s
         staged.malformed += [(int(line), text_, f"expected {len(staged.headers)} fields, found {n}")
                              for line, text_, n in bad_ws]
         staged.malformed.sort()
+    if not whitespace:
+        n_rows = int(con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0])  # type: ignore[index]
+        physical = _physical_lines(source, delim, header, n_rows, [m[0] for m in staged.malformed])
+        if physical is not None:
+            # Blank lines or line breaks inside quoted values: number every row by the line it starts on.
+            row_lines, malformed_lines = physical
+            staged.malformed = [(malformed_lines[line], text_, msg) for line, text_, msg in staged.malformed]
+            view = f"{staged.table}_lines"
+            con.register(view, pa.table({"line": pa.array(row_lines, pa.int64())}))
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {staged.table} AS SELECT m.line AS _line, "
+                            f"{', '.join('r.c' + str(i) for i in range(ncols))} FROM (SELECT * FROM {raw} "
+                            f"ORDER BY rowid) r POSITIONAL JOIN {view} m")
+            finally:
+                con.unregister(view)
+            con.execute(f"DROP TABLE IF EXISTS {raw}")
+            return
     if not staged.malformed and not whitespace:
         # The usual case: a view numbering the rows as read (no copy of the data).
         con.execute(f"CREATE OR REPLACE TEMP VIEW {staged.table} AS SELECT CAST(rowid + {offset} AS BIGINT) "
@@ -306,6 +323,57 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, staged: StagedFile, s
                     f"FROM {raw} r ASOF LEFT JOIN (SELECT * FROM (VALUES {adj}) v(v, k)) a ON r.rowid >= a.v "
                     f"ORDER BY r.rowid")
     con.execute(f"DROP TABLE IF EXISTS {raw}")
+
+
+def _physical_lines(source: Path, delimiter: str, header: bool, rows: int, malformed: list[int]
+                    ) -> tuple[list[int], dict[int, int]] | None:
+    """Line numbers as an editor shows them, when they differ from record numbers; else None.
+
+    DuckDB's CSV reader skips blank lines, and a quoted value may span lines, so ``rowid + 2`` is the line
+    of a row only when every record is one line. That is checked by counting line breaks (trailing blank lines
+    aside). Otherwise the file is split again by Python's ``csv`` module (same quoting) to find the line each
+    record starts on: returns those lines for the rows DuckDB read, in order, and DuckDB's line number of each
+    malformed record (it counts records and blank lines) mapped to its line. None also when the two readers
+    disagree on the records (the record numbers are kept then).
+    """
+    breaks = 0
+    last = b""
+    with source.open("rb") as fh:
+        while block := fh.read(8 << 20):
+            breaks += block.count(b"\n")
+            last = (last + block)[-64:]
+    if not last.strip(b"\r\n \t"):
+        return None
+    trailing = len(last) - len(last.rstrip(b"\r\n"))
+    breaks -= last[len(last) - trailing:].count(b"\n")
+    if breaks + 1 == int(header) + rows + len(malformed):
+        return None
+    bad = set(malformed)
+    row_lines: list[int] = []
+    malformed_lines: dict[int, int] = {}
+    limit = csv.field_size_limit()
+    try:
+        csv.field_size_limit(10_000_000)
+        with source.open(encoding="utf-8-sig", newline="", errors="replace") as fh:
+            reader = csv.reader(fh, delimiter=delimiter, quotechar='"', doublequote=True, strict=False)
+            end = 0
+            duck = 0  # DuckDB's count: records and blank lines
+            for record in reader:
+                start, end = end + 1, reader.line_num
+                duck += 1
+                if not record or (header and duck == 1):
+                    continue
+                if duck in bad:
+                    malformed_lines[duck] = start
+                else:
+                    row_lines.append(start)
+    except csv.Error:
+        return None
+    finally:
+        csv.field_size_limit(limit)
+    if len(row_lines) != rows or len(malformed_lines) != len(bad):
+        return None
+    return row_lines, malformed_lines
 
 
 def _cell_text(value: Any) -> str | None:
