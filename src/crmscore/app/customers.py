@@ -20,6 +20,7 @@ from typing import Any
 import ibis
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crmscore.app.errors import FieldError
 from crmscore.app.permissions import PERSONAL_FIELDS, Principal, apply_scope, mask_record
@@ -239,6 +240,9 @@ def serving_view(wh: Warehouse) -> ServingView:
     company = Principal(user_id=0, username="serving", role="admin", scope="company")
     view, snap = customer_view(wh, company)
     table = view.to_pyarrow()
+    if snap is not None and "customer_id" in table.column_names:
+        scored = customers_table(wh, snap.snapshot_id).select("customer_id").to_pyarrow().column(0)
+        table = table.append_column("_in_snapshot", pc.is_in(table.column("customer_id"), value_set=scored))
     snapshots = list_snapshots(wh)
     snap_columns = {info.snapshot_id: list(customers_table(wh, info.snapshot_id).columns) for info in snapshots}
     points = {}
@@ -310,7 +314,11 @@ def _list_served(serving: ServingView, principal: Principal, query: CustomerQuer
     order = serving.order(("sort", query.sort or "", principal.can_view_personal_data),
                           lambda t: _sort_keys(t, principal, query.sort))
     page = serving.page(rows, order, query.offset, query.limit)
-    items = [mask_record(principal, {k: json_safe(v) for k, v in r.items()}) for r in page.rows]
+    unclean = serving.unclean_columns
+    for r in page.rows:
+        for c in unclean:
+            r[c] = json_safe(r[c])
+    items = [mask_record(principal, r) for r in page.rows]
     return {"total": page.total, "limit": query.limit, "offset": query.offset,
             "snapshot": snapshot_dict(serving.snapshot, principal), "items": items}
 
@@ -405,19 +413,35 @@ def _detail_served(wh: Warehouse, serving: ServingView, principal: Principal, cu
         sql = (f"SELECT {cols} FROM {_quote('snap_points_' + snap.snapshot_id)} WHERE customer_id = $1"
                + (" ORDER BY " + ", ".join(f"{_quote(c)} ASC" for c in order) if order else ""))
         points = clean_records(_arrow(wh, sql, [customer_id]))
-    history = _history_served(wh, serving, customer_id)
-    activity: dict[str, Any] = {}
+    history = _history_served(wh, serving, customer_id, pos, row)
+    return {"customer_id": customer_id, "snapshot": snapshot_dict(snap, principal), "profile": profile,
+            "results": results, "points": points, "history": history,
+            "activity": _activity_served(wh, serving, customer_id, activity_limit)}
+
+
+def _activity_served(wh: Warehouse, serving: ServingView, customer_id: str, limit: int) -> dict[str, Any]:
+    """Count and newest rows of every activity table in one query (each table's rows packed as a struct)."""
+    parts, names = [], []
     for name, date_col in ACTIVITY_TABLES.items():
         columns = serving.extras["activity"].get(name)
         if columns is None:
             continue
-        sql = (f"SELECT *, count(*) OVER () AS __crmscore_n FROM {_quote(name)} WHERE customer_id = $1 "
-               f"ORDER BY {_quote(date_col)} DESC, {_quote(columns[0])} ASC LIMIT $2")
-        table = _arrow(wh, sql, [customer_id, activity_limit])
-        count = int(table.column("__crmscore_n")[0].as_py()) if table.num_rows else 0
-        activity[name] = {"count": count, "items": clean_records(table.drop_columns(["__crmscore_n"]))}
-    return {"customer_id": customer_id, "snapshot": snapshot_dict(snap, principal), "profile": profile,
-            "results": results, "points": points, "history": history, "activity": activity}
+        names.append(name)
+        order = f"{_quote(date_col)} DESC, {_quote(columns[0])} ASC"
+        parts.append(f"(SELECT '{name}' AS __crmscore_k, count(*) OVER () AS __crmscore_n, "
+                     f"row_number() OVER (ORDER BY {order}) AS __crmscore_r, __crmscore_t AS {_quote(name)} "
+                     f"FROM {_quote(name)} AS __crmscore_t WHERE customer_id = $1 ORDER BY {order} LIMIT $2)")
+    activity: dict[str, Any] = {name: {"count": 0, "items": []} for name in names}
+    if not parts:
+        return activity
+    found: dict[str, list[tuple[int, dict[str, Any]]]] = {name: [] for name in names}
+    for r in _arrow(wh, " UNION ALL BY NAME ".join(parts), [customer_id, limit]).to_pylist():
+        name = r["__crmscore_k"]
+        activity[name]["count"] = int(r["__crmscore_n"])
+        found[name].append((r["__crmscore_r"], r[name]))
+    for name, rows in found.items():
+        activity[name]["items"] = [{k: json_safe(v) for k, v in item.items()} for _, item in sorted(rows)]
+    return activity
 
 
 def _member(rows: np.ndarray, pos: int) -> bool:
@@ -425,19 +449,24 @@ def _member(rows: np.ndarray, pos: int) -> bool:
     return i < len(rows) and int(rows[i]) == pos
 
 
-def _history_served(wh: Warehouse, serving: ServingView, customer_id: str) -> list[dict[str, Any]]:
-    """:func:`crmscore.services.customers.history` in one UNION ALL query over the snapshots."""
-    parts, wanted = [], {}
+def _history_served(wh: Warehouse, serving: ServingView, customer_id: str, pos: int,
+                    row: dict[str, Any]) -> list[dict[str, Any]]:
+    """:func:`crmscore.services.customers.history` in one UNION ALL query over the older snapshots (the
+    serving view's own snapshot is already in the row)."""
+    parts, wanted, found = [], {}, {}
     for i, info in enumerate(serving.snapshots):
         cols = [c for c in HISTORY_COLUMNS if c in serving.extras["snap_columns"].get(info.snapshot_id, ())]
         wanted[i] = cols
+        if info.snapshot_id == _snapshot_id(serving) and not set(cols) & serving.customer_columns:
+            if serving.in_snapshot(pos):
+                found[i] = {c: row.get(c) for c in cols}
+            continue
         select = ", ".join([f"{i} AS __crmscore_i", *(_quote(c) for c in cols)])
         parts.append(f"(SELECT {select} FROM {_quote('snap_customers_' + info.snapshot_id)} "
                      "WHERE customer_id = $1 LIMIT 1)")
-    if not parts:
-        return []
-    table = _arrow(wh, " UNION ALL BY NAME ".join(parts), [customer_id])
-    found = {r["__crmscore_i"]: r for r in table.to_pylist()}
+    if parts:
+        table = _arrow(wh, " UNION ALL BY NAME ".join(parts), [customer_id])
+        found |= {r["__crmscore_i"]: r for r in table.to_pylist()}
     out = []
     for i, info in enumerate(serving.snapshots):
         if i in found:

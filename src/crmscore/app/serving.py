@@ -49,9 +49,11 @@ from crmscore.services.snapshots import SnapshotInfo
 __all__ = ["HIDDEN_COLUMNS", "Page", "ServingView"]
 
 # Columns of the serving table that are not part of the customer view (never returned, never sortable).
-HIDDEN_COLUMNS: tuple[str, ...] = ("_pos", "_dept", "_name_lower")
+HIDDEN_COLUMNS: tuple[str, ...] = ("_pos", "_dept", "_name_lower", "_in_snapshot")
 _SETS = 256  # cached (scope, filter) row sets
 _ORDERS = 24  # cached sort permutations (2 int64 arrays of N rows each)
+_GRAM = 3  # bytes per n-gram of the name-search index
+_SCAN_ROWS = 50_000  # smaller sets are searched without the index
 
 
 class _Lru:
@@ -120,11 +122,18 @@ class ServingView:
         self.customer_columns = customer_columns
         self.extras = dict(extras or {})  # per-version facts the caller wants to keep (table schemas ...)
         self.columns = [c for c in table.column_names if c not in HIDDEN_COLUMNS]
+        # columns whose Python values may need JSON cleaning (NaN floats, decimals, nested or exotic types)
+        plain = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer, pa.types.is_boolean,
+                 pa.types.is_date, pa.types.is_timestamp, pa.types.is_null)
+        self.unclean_columns = [f.name for f in table.schema if f.name in self.columns
+                                and not any(check(f.type) for check in plain)]
         self.rows = table.num_rows
         self._con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
                                                         "autoload_known_extensions": False})
         self._lock = threading.Lock()
         positions = pa.array(np.arange(self.rows, dtype=np.int64))
+        self._in_snapshot = table.column("_in_snapshot").combine_chunks() \
+            if "_in_snapshot" in table.column_names else None
         data = table.select(self.columns).append_column("_pos", positions)
         self._con.register("_serving_in", data)
         dept = 'coalesce("department", "owner_department")' if "owner_department" in self.columns \
@@ -147,6 +156,8 @@ class ServingView:
         self._sets = _Lru(_SETS)
         self._orders = _Lru(_ORDERS)
         self._by_id: tuple[pa.Array, np.ndarray, int] | None = None
+        self._grams: tuple[np.ndarray, np.ndarray] | None = None
+        self._gram_lock = threading.Lock()
 
     # -- DuckDB over the in-memory rows (one query at a time on this connection) -------------------------------
     def select(self, expr: ibis.Table) -> np.ndarray:
@@ -189,11 +200,39 @@ class ServingView:
         return np.intersect1d(a, b, assume_unique=True)
 
     def search(self, rows: np.ndarray | None, text: str) -> np.ndarray:
-        """The positions of ``rows`` whose lower-cased name contains ``text`` (already lower-cased)."""
-        names = self._names if rows is None else self._names.take(pa.array(rows))
-        hit = pc.fill_null(pc.match_substring(names, text), False).to_numpy(zero_copy_only=False)
-        found = np.flatnonzero(hit)
-        return found if rows is None else rows[found]
+        """The positions of ``rows`` (None: every row) whose lower-cased name contains ``text`` (lower-cased).
+
+        Large sets are narrowed first with a byte-trigram index of the names (UTF-8 is self-synchronising, so
+        every 3-byte window of the text occurs in a name that contains it); every candidate is then checked
+        with Arrow's substring kernel, so the answer is exactly the substring match.
+        """
+        candidates = rows
+        needle = text.encode("utf-8")
+        if len(needle) >= _GRAM and (rows is None or len(rows) > _SCAN_ROWS):
+            codes, grams = self._gram_index()
+            best: np.ndarray | None = None
+            for i in range(len(needle) - _GRAM + 1):
+                code = (needle[i] << 16) | (needle[i + 1] << 8) | needle[i + 2]
+                lo, hi = np.searchsorted(codes, np.array([code, code + 1], dtype=codes.dtype))
+                if best is None or hi - lo < len(best):
+                    best = grams[lo:hi]
+            assert best is not None
+            candidates = best.astype(np.int64) if rows is None else best[_members(rows, best)].astype(np.int64)
+        names = self._names if candidates is None else self._names.take(pa.array(candidates))
+        hit = np.flatnonzero(pc.fill_null(pc.match_substring(names, text), False).to_numpy(zero_copy_only=False))
+        return hit if candidates is None else candidates[hit]
+
+    def _gram_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted 24-bit codes of every byte trigram of every name, the row of each), built once."""
+        with self._gram_lock:
+            if self._grams is None:
+                self._grams = _byte_trigrams(self._names)
+            return self._grams
+
+    def prepare(self) -> None:
+        """Build the lazy indexes now (the name-search index and the customer id order)."""
+        self._gram_index()
+        self.position("")
 
     def page(self, rows: np.ndarray | None, order: tuple[np.ndarray, np.ndarray], offset: int,
              limit: int) -> Page:
@@ -234,6 +273,10 @@ class ServingView:
         rows: list[dict[str, Any]] = self._table.take(pa.array(positions)).select(self.columns).to_pylist()
         return rows
 
+    def in_snapshot(self, position: int) -> bool:
+        """Whether the customer at ``position`` has a row in the snapshot (the table's ``_in_snapshot``)."""
+        return self._in_snapshot is not None and bool(self._in_snapshot[position].as_py())
+
     def position(self, customer_id: str) -> int | None:
         """The row of ``customer_id``, or None (binary search in the customer id order)."""
         if self._ids is None:
@@ -255,3 +298,34 @@ class ServingView:
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+
+def _members(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A mask over ``values``: which of them are in the sorted array ``rows``."""
+    if len(rows) == 0:
+        return np.zeros(len(values), dtype=bool)
+    i = np.minimum(np.searchsorted(rows, values), len(rows) - 1)
+    found: np.ndarray = rows[i] == values
+    return found
+
+
+def _byte_trigrams(names: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Every distinct (3-byte window, row) of a string array, sorted by window code then row."""
+    names = names.cast(pa.large_string()) if pa.types.is_string(names.type) else names
+    offsets = np.frombuffer(names.buffers()[1], dtype=np.int64)[names.offset:names.offset + len(names) + 1]
+    data = np.frombuffer(names.buffers()[2], dtype=np.uint8) if names.buffers()[2] is not None \
+        else np.zeros(0, dtype=np.uint8)
+    lengths = np.diff(offsets)
+    if names.null_count:
+        lengths = np.where(names.is_null().to_numpy(zero_copy_only=False), 0, lengths)
+    count = np.maximum(lengths - (_GRAM - 1), 0)
+    total = int(count.sum())
+    row = np.repeat(np.arange(len(names), dtype=np.int32), count)
+    first = np.cumsum(count) - count
+    pos = offsets[:-1][row] + (np.arange(total, dtype=np.int64) - first[row])
+    code = (data[pos].astype(np.uint32) << 16) | (data[pos + 1].astype(np.uint32) << 8) | data[pos + 2]
+    order = np.argsort(code, kind="stable")  # rows stay ascending within a code
+    code, row = code[order], row[order]
+    keep = np.ones(total, dtype=bool)
+    keep[1:] = (code[1:] != code[:-1]) | (row[1:] != row[:-1])
+    return code[keep], row[keep]

@@ -70,7 +70,9 @@ class AppState:
         """Build the serving view now (server start), so that the first requests do not wait for it."""
         try:
             with self.reader() as wh:
-                self.serving(wh)
+                view = self.serving(wh)
+            if view is not None:
+                view.prepare()
         except Exception:  # an empty or unusual workspace must not stop the server: requests build it later
             log.exception("could not prepare the serving view")
 

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/customers", tags=["customers"])
 
 
 
-def customer_query(
+async def customer_query(
     grade: Annotated[list[str] | None, Query(description="Grade(s), repeat or comma-separate: A,B")] = None,
     segment: Annotated[list[str] | None, Query(description="RFM segment(s)")] = None,
     lifecycle: Annotated[list[str] | None, Query(description="Lifecycle stage(s)")] = None,
