@@ -202,33 +202,29 @@ def _orders_window(o: ir.Table, d: _Dates) -> ir.Table:
 
 def _orders_lists(o: ir.Table, d: _Dates) -> ir.Table:
     # DuckDB: one group-by over the orders gives the money and each customer's sale days as a sorted list
-    # (no window, no join); list functions then read purchase days (first of a run of equal days), the gaps
-    # between consecutive entries (same-day entries add 0 to the sum of squares) and the day before the last.
+    # (no window, no join). One list filter keeps the first of each run of equal days (the purchase days,
+    # sorted and distinct); the rest reads that short list: counts, ends, the last gap, squared gaps.
     sale = (o.status == "completed") & (o.amount > 0)
     agg = o.group_by("customer_id").aggregate(_days=o.day.collect(where=sale).sort(), **_money(o, d))
-    days = agg._days
+    agg = agg.select(*agg.columns, _distinct=agg._days.filter(lambda x, i: (i == 0) | (x != agg._days[i - 1])))
+    days = agg._distinct
 
-    def first_of_day(x: ir.DateValue, i: ir.IntegerValue) -> ir.BooleanValue:
-        return (i == 0) | (x != days[i - 1])  # type: ignore[no-any-return]
-
-    def n_days(since: ir.DateValue | None = None) -> ir.IntegerValue:
-        if since is None:
-            return days.filter(first_of_day).length()
-        return days.filter(lambda x, i: (x > since) & first_of_day(x, i)).length()
+    def n_days(since: ir.DateValue) -> ir.IntegerValue:
+        return days.filter(lambda x: x > since).length()
 
     first, last = days[0], days[-1]
-    sq = days.map(lambda x, i: ibis.ifelse(i > 0, x.delta(days[i - 1], unit="day"), 0) ** 2).sums()
-    before_last = days.filter(lambda x: x < last).maxs()
+    # (lambda parameters named apart from the filter's above: Ibis rewrites index arguments by name)
+    sq = days.map(lambda day, k: ibis.ifelse(k > 0, day.delta(days[k - 1], unit="day"), 0) ** 2).sums()
     return agg.select(
         "customer_id",
-        _o_purchase_days=n_days(),
+        _o_purchase_days=days.length(),
         _o_purchase_days_90d=n_days(d.day(90)),
         _o_purchase_days_365d=n_days(d.day(365)),
-        _o_order_count=days.length(),
+        _o_order_count=agg._days.length(),
         _o_first_purchase=first,
         _o_last_purchase=last,
-        _o_gap_std=_gap_std(n_days() - 1, last.delta(first, unit="day").cast("int64"), sq.cast("int64")),
-        _o_last_gap=last.delta(before_last, unit="day"),
+        _o_gap_std=_gap_std(days.length() - 1, last.delta(first, unit="day").cast("int64"), sq.cast("int64")),
+        _o_last_gap=last.delta(days[-2], unit="day"),
         **{c: agg[c] for c in agg.columns if c.startswith("_o_")},
     )
 
