@@ -97,6 +97,7 @@ def _crmscore_once(csv: Path, customers_file: Path | None, work: Path) -> tuple[
             if customers_file is not None:
                 import_file(ws, "customers", customers_file, write_files=False)
                 ws.warehouse.execute("CHECKPOINT")
+            cpu_started = _cpu_seconds()
             started = time.perf_counter()
             report = import_file(ws, "orders", csv)
             imported = time.perf_counter()
@@ -105,7 +106,8 @@ def _crmscore_once(csv: Path, customers_file: Path | None, work: Path) -> tuple[
             ws.close()
             closed = True
             seconds = time.perf_counter() - started
-            counts = {"read": report.read, "inserted": report.inserted, "rejected": report.rejected,
+            cpu = _cpu_seconds() - cpu_started
+            counts = {"cpu_s": cpu, "read": report.read, "inserted": report.inserted, "rejected": report.rejected,
                       "stub_customers": report.stub_customers,
                       "checkpoint_and_close_s": round(seconds - (imported - started), 3)}
         finally:
@@ -153,6 +155,13 @@ def _read_once(csv: Path) -> tuple[float, int]:
     return time.perf_counter() - started, int(row[0])
 
 
+def _cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _peak_rss_mib() -> float:
     with open("/proc/self/status", encoding="ascii") as fh:
         for line in fh:
@@ -176,11 +185,13 @@ def run(rows: int, repeats: int, *, customers: str = "preload", cache: str | Pat
     loads: list[float] = []
     counts: dict[str, Any] = {}
     n_rows = rows
+    cpu: dict[str, list[float]] = {k: [] for k in times}
     for i in range(repeats):
         order = ["crmscore", "peer", "read_csv"]
         order = order[i % 3:] + order[:i % 3]
         for which in order:
             loads.append(os.getloadavg()[0])
+            cpu_before = _cpu_seconds()
             if which == "crmscore":
                 seconds, counts = _crmscore_once(csv, customers_file, cache_dir)
                 n_rows = counts["read"]
@@ -193,7 +204,10 @@ def run(rows: int, repeats: int, *, customers: str = "preload", cache: str | Pat
                 seconds, r_rows = _read_once(csv)
                 assert r_rows == n_rows or csv_path, (r_rows, n_rows)
             times[which].append(seconds)
+            # CPU seconds of all threads: much less disturbed than wall time when others share the machine.
+            cpu[which].append(counts.pop("cpu_s") if which == "crmscore" else _cpu_seconds() - cpu_before)
     med = {k: statistics.median(v) for k, v in times.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
     return {
         "rows": n_rows, "repeats": repeats, "customers": customers, "csv": str(csv),
         "csv_mib": round(csv.stat().st_size / 2**20, 1),
@@ -201,6 +215,8 @@ def run(rows: int, repeats: int, *, customers: str = "preload", cache: str | Pat
         **{f"{k}_median_s": round(m, 3) for k, m in med.items()},
         **{f"{k}_rows_per_s": round(n_rows / m) for k, m in med.items()},
         "ratio_vs_peer": round(med["crmscore"] / med["peer"], 2),
+        **{f"{k}_cpu_seconds": [round(c, 2) for c in v] for k, v in cpu.items()},
+        "cpu_ratio_vs_peer": round(cpu_med["crmscore"] / cpu_med["peer"], 2),
         "ratio_per_repeat": [round(a / b, 2) for a, b in zip(times["crmscore"], times["peer"], strict=True)],
         "report": counts, "peak_rss_mib": round(_peak_rss_mib(), 1),
         "load_average_at_starts": [round(x, 2) for x in loads], "load_average_end": os.getloadavg(),
