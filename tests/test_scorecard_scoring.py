@@ -246,3 +246,18 @@ def test_applies_filters_by_customer_type() -> None:
 
     t = ibis.memtable({"customer_id": ["a", "b", "c"], "type": ["B2B", "B2C", None]})
     assert t.filter(applies(t, read_scorecard("b2b-default"))).customer_id.to_list() == ["a"]
+
+
+
+def test_largest_remainder_ties_within_float_noise_go_to_the_earlier_criterion() -> None:
+    spec = card([{"name": "d", "criteria": [
+        {"name": "first", "metric": "visits_90d", "method": {"type": "linear", "floor": 0, "cap": 1}},
+        {"name": "second", "metric": "order_count", "method": {"type": "linear", "floor": 0, "cap": 1}},
+    ]}])
+    customers, points = run(spec, {"customer_id": ["a"], "visits_90d": [0.003], "order_count": [0.029]})
+    # 50 points each: 0.15 and 1.45 (1.5 and 14.5 tenths), 1.6 in all: one tenth to hand out, and both
+    # remainders are half a tenth. In binary floating point the second is 0.5000000000000018 tenths, but a
+    # tie within float noise goes to the earlier criterion: 0.2 + 1.4
+    assert (50 * 0.029 * 10) % 1 > (50 * 0.003 * 10) % 1  # the noise this test is about
+    assert brief(customers) == [("a", 1.6, "D")]
+    assert [p["points"] for p in points] == [0.2, 1.4]

@@ -1,6 +1,7 @@
 """Scoring as warehouse expressions: a features table (one row per customer) + a scorecard -> scores.
 
-:func:`score` builds Ibis expressions only (window functions for percentiles, no per-customer Python):
+:func:`score` builds Ibis expressions only (no per-customer Python): percentiles from counts per distinct
+value, constants folded in Python, the largest remainder by a sorting network.
 
 - ``customers``: customer_id, score (0-100, one decimal), grade, ``score_<dimension>`` (0-100) for each
   dimension, scorecard, scorecard_version, scorecard_hash;
@@ -12,7 +13,8 @@ time decay). In a dimension with criterion weights w (normalised), the dimension
 ``S = sum(w * f) / max(sum(w * f), cap * A)`` of its weight, where ``A`` is the weight of criteria with data
 (``missing: exclude`` removes a criterion from ``A``; a dimension with no criteria left is removed and the
 other dimensions are re-weighted). The points of a criterion are its share of that. Points are rounded to
-tenths with the largest-remainder method so that they add up exactly to the (rounded) score. A triggered veto
+tenths with the largest-remainder method so that they add up exactly to the (rounded) score (remainders
+equal to 2**-30 of a tenth count as a tie, which goes to the earlier criterion). A triggered veto
 caps the grade, and the score just below the next better band, with a negative points row explaining it.
 
 >>> import ibis
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import ibis
 import ibis.expr.types as ir
@@ -124,20 +126,33 @@ def _plans(spec: Scorecard, catalog: Catalog) -> list[_Plan]:
     return plans
 
 
-def _percentile(v: ir.Value, direction: str) -> ir.FloatingValue:
-    """Mid-rank percentile among customers with a value: 1 = best, ties share the middle, a lone value 0.5.
+def _with_ranks(t: ir.Table, value: ir.Value, key: str) -> ir.Table:
+    """``t`` with ``<key>_less``, ``<key>_ties`` and ``<key>_n``: how many customers have a smaller value,
+    the same value, and any value (NULLs count in none).
 
-    One sort per criterion: RANK and CUME_DIST share the window (NULLs last, so they never count as less).
+    Counted per distinct value (a GROUP BY, a running sum over the distinct values) and joined back: much
+    cheaper than window functions over every customer, which sort all the columns.
     """
-    w = ibis.window(order_by=v.asc(nulls_first=False))
-    less = ibis.rank().over(w).cast("float64")  # customers with a smaller value
-    total = v.isnull().count().over(ibis.window()).cast("float64")  # every row, NULLs included
-    upto = (ibis.cume_dist().over(w) * total).round(0)  # customers with a value <= this one
-    n = v.count().over(ibis.window()).cast("float64")  # customers with a value
-    ties = upto - less
-    worse = less if direction != "lower" else n - upto
+    t = t.mutate(**{f"{key}_rv": value})
+    col = t[f"{key}_rv"]
+    counts = t.filter(col.notnull()).group_by(**{f"{key}_gv": col}).agg(**{f"{key}_ties": ibis._.count()})
+    ties = counts[f"{key}_ties"]
+    counts = counts.mutate(**{
+        f"{key}_less": ties.sum().over(ibis.cumulative_window(order_by=counts[f"{key}_gv"])) - ties,
+        f"{key}_n": ties.sum().over(ibis.window())})
+    joined = t.left_join(counts, t[f"{key}_rv"] == counts[f"{key}_gv"])
+    return joined.select(*[c for c in t.columns if c != f"{key}_rv"], f"{key}_less", f"{key}_ties", f"{key}_n")
+
+
+def _percentile(t: ir.Table, value: ir.Value, key: str, direction: str) -> ir.FloatingValue:
+    """Mid-rank percentile among customers with a value: 1 = best, ties share the middle, a lone value 0.5
+    (the counts come from :func:`_with_ranks`)."""
+    less = t[f"{key}_less"].cast("float64")
+    ties = t[f"{key}_ties"].cast("float64")
+    n = t[f"{key}_n"].cast("float64")
+    worse = less if direction != "lower" else n - (less + ties)
     mid = (worse + (ties - 1) / 2) / (n - 1).nullif(0.0)
-    return ibis.ifelse(v.isnull(), ibis.null("float64"), mid.fill_null(0.5))
+    return ibis.ifelse(value.isnull(), ibis.null("float64"), mid.fill_null(0.5))
 
 
 def _decay_factor(crit: Criterion, t: ir.Table) -> ir.FloatingValue | None:
@@ -166,13 +181,64 @@ def _veto_cap_units(spec: Scorecard, grade: str) -> int | None:
     return None if index == 0 else math.ceil(bands[index - 1].min * 10 - 1e-9) - 1
 
 
+#: a Python float (folded before it reaches SQL) or an Ibis value
+_Num: TypeAlias = Any
+
+
+def _const(x: _Num) -> bool:
+    return isinstance(x, float)
+
+
+def _network(size: int) -> list[list[tuple[int, int]]]:
+    """Batcher's odd-even merge sorting network for ``size`` (a power of two) inputs, layer by layer:
+    pairs (i, j), i < j, after which position i holds the smaller value."""
+    layers = []
+    p = 1
+    while p < size:
+        k = p
+        while k >= 1:
+            layers.append([(i + j, i + j + k) for j in range(k % p, size - k, 2 * k)
+                           for i in range(min(k, size - j - k)) if (i + j) // (2 * p) == (i + j + k) // (2 * p)])
+            k //= 2
+        p *= 2
+    return layers
+
+
+def _kth_largest(t: ir.Table, keys: list[str], k: str, name: str) -> ir.Table:
+    """``t`` with column ``name``: the ``t[k]``-th largest of the (distinct, non-negative) integer columns ``keys``, row by row; larger
+    than every key when k <= 0, -1 when k exceeds their number. A sorting network of LEAST/GREATEST pairs
+    (one select per layer): O(n log^2 n) cheap operations instead of comparing every pair of keys."""
+    size = 1 << max(len(keys) - 1, 0).bit_length()
+    pos: list[ir.IntegerValue | int] = [t[c] for c in keys] + [-1] * (size - len(keys))  # -1 pads
+    for depth, layer in enumerate(_network(size)):
+        step: dict[str, ir.Value] = {}
+        for i, j in layer:
+            a, b = pos[i], pos[j]
+            if isinstance(a, int) and isinstance(b, int):
+                pos[i], pos[j] = min(a, b), max(a, b)
+            elif isinstance(b, int) and b == -1:
+                pos[i], pos[j] = b, a
+            elif not (isinstance(a, int) and a == -1):
+                step[f"_n{depth}_{i}"] = ibis.least(a, b)
+                step[f"_n{depth}_{j}"] = ibis.greatest(a, b)
+        if step:
+            t = t.mutate(**step)
+            for col in step:
+                pos[int(col.rsplit("_", 1)[1])] = t[col]
+    rank = t[k]
+    big = ibis.literal(2**62, type="int64")
+    return t.mutate(**{name: ibis.cases(*[(rank == r, pos[size - r]) for r in range(1, len(keys) + 1)],
+                                        else_=ibis.ifelse(rank <= 0, big, ibis.literal(-1, type="int64")))})
+
+
 def score(features: ir.Table, spec: Scorecard, *, catalog: Catalog | None = None, version: int | None = None,
           id_column: str = "customer_id", cache: bool = False) -> ScoreResult:
     """Score every row of ``features`` (one per customer) with ``spec``; see the module docstring.
 
     ``version`` (the published version number, if any) and the spec's content hash are recorded in the
-    customers table. ``cache=True`` materialises the intermediate wide table once (worth it when both outputs
-    are written).
+    customers table. ``cache=True`` materialises the per-customer numeric table (scores, grades, dimension
+    scores and every criterion's value, percentile, points and maximum) once; ``customers`` and ``points``
+    are then projections of it (worth it when both outputs are written).
     """
     catalog = resolve_catalog(catalog)
     needed = [id_column, *required_columns(spec)]
@@ -182,19 +248,25 @@ def score(features: ir.Table, spec: Scorecard, *, catalog: Catalog | None = None
     plans = _plans(spec, catalog)
     t = features.select(*needed)
 
-    # 1. per criterion: value, percentile, fraction after the missing policy and the decay
+    def value_of(p: _Plan, table: ir.Table) -> ir.Value:
+        crit = p.crit
+        fields = {c: table[c] for c in needed}
+        raw = fields[crit.metric] if crit.metric else compile_expression(str(crit.expression), fields)
+        if p.kind == "number":
+            return raw.cast("float64")
+        return raw.cast("string") if p.kind == "category" else raw
+
+    for p in plans:
+        if p.ranked:
+            t = _with_ranks(t, value_of(p, t), p.key)
+    cols = {c: t[c] for c in needed}
+
+    # 1. per criterion: value, percentile, fraction after the missing policy and the decay (one select)
     step1: dict[str, Any] = {"customer_id": t[id_column].cast("string")}
     for p in plans:
         crit = p.crit
-        raw = t[crit.metric] if crit.metric else compile_expression(str(crit.expression),
-                                                                   {c: t[c] for c in t.columns})
-        if p.kind == "number":
-            value: ir.Value = raw.cast("float64")
-        elif p.kind == "category":
-            value = raw.cast("string")
-        else:
-            value = raw
-        pct = _percentile(value, p.direction) if p.ranked else None
+        value = value_of(p, t)
+        pct = _percentile(t, value, p.key, p.direction) if p.ranked else None
         frac = crit.method.fraction(value, p.direction, pct)
         absent = value.isnull()
         if crit.missing is MissingPolicy.ZERO:
@@ -205,60 +277,108 @@ def score(features: ir.Table, spec: Scorecard, *, catalog: Catalog | None = None
             filled = ibis.ifelse(absent, ibis.null("float64"), frac)
         factor = _decay_factor(crit, t)
         step1[f"{p.key}_v"] = value
-        step1[f"{p.key}_p"] = pct if pct is not None else ibis.null("float64")
-        step1[f"{p.key}_dec"] = factor if factor is not None else ibis.literal(1.0)
+        if pct is not None:
+            step1[f"{p.key}_p"] = pct
+        if factor is not None:
+            step1[f"{p.key}_dec"] = factor
         step1[f"{p.key}_f"] = (filled * factor if factor is not None else filled).cast("float64")
-        step1[f"{p.key}_a"] = ibis.ifelse(absent & (crit.missing is MissingPolicy.EXCLUDE), 0.0, 1.0)
-        step1[f"{p.key}_miss"] = absent
     for j, veto in enumerate(spec.vetoes):
-        step1[f"v{j}"] = compile_expression(veto.when, {c: t[c] for c in t.columns}).fill_null(False)
+        step1[f"v{j}"] = compile_expression(veto.when, cols).fill_null(False)
     w1 = t.select(**step1)
 
-    # 2. dimensions: earned share, available weight, re-weighting over available dimensions
+    # 2. dimensions: earned share S, available weight A (a constant unless a criterion may be excluded),
+    #    re-weighting over the available dimensions; raw points and maximum points per criterion
     ndim = len(spec.dimensions)
     dim_total = sum(d.weight for d in spec.dimensions)
-    w2 = w1.mutate(**{
-        **{f"D{d}_s": sum((w1[f"{p.key}_f"].fill_null(0.0) * p.weight for p in plans if p.dim == d),
-                          ibis.literal(0.0)) for d in range(ndim)},
-        **{f"D{d}_a": sum((w1[f"{p.key}_a"] * p.weight for p in plans if p.dim == d), ibis.literal(0.0))
-           for d in range(ndim)}})
-    avail_weight = sum((ibis.ifelse(w2[f"D{d}_a"] > 0, dim.weight / dim_total, 0.0)
-                        for d, dim in enumerate(spec.dimensions)), ibis.literal(0.0))
-    w2 = w2.mutate(_avail_weight=avail_weight)
-    step2: dict[str, Any] = {}
+    excluded = {p.key: ibis.ifelse(w1[f"{p.key}_v"].isnull(), 0.0, 1.0).cast("float64") for p in plans
+                if p.crit.missing is MissingPolicy.EXCLUDE}
+    w1 = w1.mutate(**{f"{key}_avail": v for key, v in excluded.items()}) if excluded else w1
+    # criterion key -> 1.0, or its 0/1 column when a missing value excludes it
+    avail: dict[str, _Num] = {p.key: w1[f"{p.key}_avail"] if p.key in excluded else 1.0 for p in plans}
+    s_sum: dict[int, _Num] = {}
+    a_sum: dict[int, _Num] = {}
+    for d in range(ndim):
+        s: _Num = 0.0
+        a: _Num = 0.0
+        for p in plans:
+            if p.dim == d:
+                s = s + (w1[f"{p.key}_f"].fill_null(0.0) * p.weight)
+                ak = avail[p.key]
+                a = a + (ak * p.weight)
+        s_sum[d], a_sum[d] = s, a
+    inner = {f"D{d}_s": s_sum[d] for d in range(ndim)}
+    inner |= {f"D{d}_a": a for d, a in a_sum.items() if not _const(a)}
+    w2 = w1.mutate(**inner)
+    dim_a: dict[int, _Num] = {d: (w2[f"D{d}_a"] if not _const(a_sum[d]) else a_sum[d]) for d in range(ndim)}
+    avail_weight: _Num = 0.0
     for d, dim in enumerate(spec.dimensions):
-        has = w2[f"D{d}_a"] > 0
-        step2[f"D{d}_w"] = ibis.ifelse(has, (dim.weight / dim_total) / w2["_avail_weight"].nullif(0.0),
-                                       0.0).fill_null(0.0)
-        step2[f"D{d}_den"] = ibis.greatest(w2[f"D{d}_s"], (dim.cap or 1.0) * w2[f"D{d}_a"]).nullif(0.0)
-    w2 = w2.mutate(**step2)
-    w2 = w2.mutate(**{f"D{d}_frac": ibis.ifelse(w2[f"D{d}_a"] > 0, w2[f"D{d}_s"] / w2[f"D{d}_den"],
-                                                ibis.null("float64")) for d in range(ndim)})
+        share = dim.weight / dim_total
+        da = dim_a[d]
+        avail_weight = avail_weight + ((share if da > 0 else 0.0) if _const(da)
+                            else ibis.ifelse(da > 0, share, 0.0))
+    step2: dict[str, Any] = {}
+    if not _const(avail_weight):
+        step2["_avail_weight"] = avail_weight
+    w2 = w2.mutate(**step2) if step2 else w2
+    aw: _Num = w2["_avail_weight"] if not _const(avail_weight) else avail_weight
+    # constants are folded in Python: two SQL literals multiply as DECIMAL in DuckDB (and may overflow)
+    dim_w: dict[int, _Num] = {}
     step2 = {}
+    for d, dim in enumerate(spec.dimensions):
+        da = dim_a[d]
+        share = dim.weight / dim_total
+        if _const(da) and _const(aw):
+            dim_w[d] = (share / aw if aw != 0 else 0.0) if da > 0 else 0.0
+        else:
+            has = ibis.literal(da > 0) if _const(da) else da > 0
+            denom = ibis.literal(aw) if _const(aw) else aw
+            step2[f"D{d}_w"] = ibis.ifelse(has, share / denom.nullif(0.0), 0.0).fill_null(0.0)
+        step2[f"D{d}_den"] = ibis.greatest(w2[f"D{d}_s"], (dim.cap or 1.0) * da).nullif(0.0)
+    w2 = w2.mutate(**step2)
+    dim_w |= {d: w2[f"D{d}_w"] for d in range(ndim) if d not in dim_w}
+    step2 = {}
+    for d in range(ndim):
+        da = dim_a[d]
+        frac_d = w2[f"D{d}_s"] / w2[f"D{d}_den"]
+        step2[f"D{d}_frac"] = (frac_d if da > 0 else ibis.null("float64")) if _const(da) \
+            else ibis.ifelse(da > 0, frac_d, ibis.null("float64"))
     for p in plans:
         d = p.dim
-        raw_pts = 100.0 * w2[f"D{d}_w"] * p.weight * w2[f"{p.key}_f"].fill_null(0.0) / w2[f"D{d}_den"]
-        max_pts = 100.0 * w2[f"D{d}_w"] * p.weight * w2[f"{p.key}_a"] / w2[f"D{d}_a"].nullif(0.0)
+        dw, ak, da = dim_w[d], avail[p.key], dim_a[d]
+        coef: _Num = 100.0 * dw * p.weight
+        raw_pts = coef * w2[f"{p.key}_f"].fill_null(0.0) / w2[f"D{d}_den"]
+        if _const(coef) and _const(ak) and _const(da):
+            max_pts: ir.Value = ibis.literal(coef * ak / da if da != 0 else 0.0, type="float64")
+        else:
+            da_n = (ibis.literal(da) if _const(da) else da).nullif(0.0)
+            top = coef * (ak if _const(ak) else w2[f"{p.key}_avail"])
+            max_pts = ((ibis.literal(top) if _const(top) else top) / da_n).fill_null(0.0)
         step2[f"{p.key}_raw"] = raw_pts.fill_null(0.0)
-        step2[f"{p.key}_max"] = max_pts.fill_null(0.0)
+        step2[f"{p.key}_max"] = max_pts
     w2 = w2.mutate(**step2)
 
     # 3. largest remainder: tenths that add up exactly to the rounded total
     step3: dict[str, Any] = {}
     for p in plans:
-        step3[f"{p.key}_u"] = (w2[f"{p.key}_raw"] * 10).floor().cast("int64")
-        step3[f"{p.key}_rem"] = w2[f"{p.key}_raw"] * 10 - (w2[f"{p.key}_raw"] * 10).floor()
+        tenths = w2[f"{p.key}_raw"] * 10
+        step3[f"{p.key}_u"] = tenths.floor().cast("int64")
+        step3[f"{p.key}_rem"] = tenths - tenths.floor()
     total = (sum((w2[f"{p.key}_raw"] for p in plans), ibis.literal(0.0)) * 10).round(0).cast("int64")
     step3["total_u"] = ibis.least(total, 1000)
     w3 = w2.mutate(**step3)
-    rest = w3["total_u"] - sum((w3[f"{p.key}_u"] for p in plans), ibis.literal(0))
+    # the criteria with the `rest` largest remainders get one more tenth; equal remainders (to 2**-30 of a
+    # tenth, so that float noise does not decide a tie) go to the earlier criterion. Each remainder becomes a
+    # unique integer key (the remainder in 2**-30 steps, then the position); a sorting network finds the
+    # rest-th largest key and every key at or above it gets the tenth.
+    n = len(plans)
+    step3 = {"_rest": w3["total_u"] - sum((w3[f"{p.key}_u"] for p in plans), ibis.literal(0))}
+    step3 |= {f"{p.key}_key": (w3[f"{p.key}_rem"] * 2.0**30).round(0).cast("int64") * n + (n - 1 - i)
+              for i, p in enumerate(plans)}
+    w3 = w3.mutate(**step3)
+    w3 = _kth_largest(w3, [f"{p.key}_key" for p in plans], "_rest", "_threshold")
     step4: dict[str, Any] = {}
-    for i, p in enumerate(plans):
-        mine = w3[f"{p.key}_rem"]
-        # ifelse, not cast: PostgreSQL cannot cast boolean to bigint
-        ahead = sum((ibis.ifelse((w3[f"{q.key}_rem"] > mine) | ((w3[f"{q.key}_rem"] == mine) & (k < i)), 1, 0)
-                     for k, q in enumerate(plans) if k != i), ibis.literal(0))
-        step4[f"{p.key}_pu"] = w3[f"{p.key}_u"] + ibis.ifelse(ahead < rest, 1, 0)
+    for p in plans:
+        step4[f"{p.key}_pu"] = w3[f"{p.key}_u"] + (w3[f"{p.key}_key"] >= w3["_threshold"]).cast("int32")
 
     # 4. vetoes: the strictest triggered one caps the score below the next better band
     caps = [_veto_cap_units(spec, v.max_grade) for v in spec.vetoes]
@@ -275,7 +395,12 @@ def score(features: ir.Table, spec: Scorecard, *, catalog: Catalog | None = None
         step4[f"v{j}_u"] = ibis.ifelse(gets, adjust, 0)
         taken = taken | gets
     step4["score"] = (w3["total_u"] + adjust).cast("float64") / 10
-    w4 = w3.mutate(**step4)
+    keep = ["customer_id", *[f"D{d}_frac" for d in range(ndim)], *[f"v{j}" for j in range(len(spec.vetoes))]]
+    for p in plans:
+        keep += [f"{p.key}_v", f"{p.key}_max"]
+        keep += [f"{p.key}_p"] if p.ranked else []
+        keep += [f"{p.key}_dec"] if p.crit.decay is not None else []
+    w4 = w3.select(*keep, **step4)
     wide = w4.mutate(grade=_grade(w4["score"], spec))
     if cache:
         wide = wide.cache()
@@ -350,7 +475,7 @@ def _helpers(w: ir.Table, p: _Plan) -> dict[str, ir.Value]:
 def _criterion_fields(w: ir.Table, p: _Plan, spec: Scorecard) -> dict[str, ir.Value]:
     crit = p.crit
     value = w[f"{p.key}_v"]
-    pct = w[f"{p.key}_p"]
+    pct = w[f"{p.key}_p"] if p.ranked else ibis.null("float64")
     units = w[f"{p.key}_pu"]
     pts = explain.signed_tenths(units)
     if p.kind == "number":
@@ -374,7 +499,7 @@ def _criterion_fields(w: ir.Table, p: _Plan, spec: Scorecard) -> dict[str, ir.Va
         MissingPolicy.ZERO: ("no data", "无数据"),
         MissingPolicy.EXCLUDE: ("no data, left out and the other criteria re-weighted", "无数据，已剔除并重新分配权重"),
     }[crit.missing]
-    absent = w[f"{p.key}_miss"]
+    absent = value.isnull()
     body_en = ibis.ifelse(absent, ibis.literal(f"{p.label_en}: {missing_en}"), body_en)
     body_zh = ibis.ifelse(absent, ibis.literal(f"{p.label_zh}：{missing_zh}"), body_zh)
     if crit.decay is not None:
