@@ -152,6 +152,9 @@ def test_detail_matches_the_reference(served: tuple[Workspace, ServingView], pri
         fast = _answer(lambda: customer_detail(wh, principal, cid, serving=view))  # noqa: B023
         assert fast == reference, cid
         found += isinstance(reference, dict)
+    for cid in ["c0001", "c0002", "c0019"]:  # a full activity page: the count comes from its own query
+        assert _answer(lambda: customer_detail(wh, principal, cid, activity_limit=2, serving=view)) == \
+            _answer(lambda: customer_detail(wh, principal, cid, activity_limit=2))  # noqa: B023
     for missing in ["nope", "", "c0001'--"]:
         assert _answer(lambda: customer_detail(wh, principal, missing, serving=view)) == \
             _answer(lambda: customer_detail(wh, principal, missing))  # noqa: B023

@@ -250,9 +250,11 @@ def serving_view(wh: Warehouse) -> ServingView:
         pts = points_table(wh, snap.snapshot_id)
         points = {snap.snapshot_id: list(pts.columns)} if pts is not None else {}
     activity = {name: list(wh.table(name).columns) for name in ACTIVITY_TABLES if wh.has_table(name)}
+    activity_rows = {name: int(wh.table(name).count().execute()) for name in activity}
     return ServingView(table, snapshot=snap, snapshots=snapshots,
                        customer_columns=frozenset(wh.table("customers").columns) | {"owner_name", "owner_department"},
-                       extras={"snap_columns": snap_columns, "points": points, "activity": activity})
+                       extras={"snap_columns": snap_columns, "points": points, "activity": activity,
+                               "activity_rows": activity_rows})
 
 
 def _snapshot_id(serving: ServingView) -> str | None:
@@ -309,10 +311,23 @@ def _served_rows(serving: ServingView, principal: Principal, query: CustomerQuer
     return rows
 
 
+def _sort_spec(view: ibis.Table, principal: Principal, sort: str | None) -> tuple[tuple[str, bool], ...]:
+    """The validated sort keys as (column, descending) pairs, the customer id last: one cached order per spec
+    whoever asks (the permission only decides which columns may be named)."""
+    keys = _sort_keys(view, principal, sort)  # raises the field errors
+    spec = []
+    for key in keys:
+        op = key.op()
+        name = getattr(op, "expr", op).name if hasattr(op, "expr") else op.name
+        spec.append((str(name), not bool(getattr(op, "ascending", True))))
+    return tuple(spec)
+
+
 def _list_served(serving: ServingView, principal: Principal, query: CustomerQuery) -> dict[str, Any]:
     rows = _served_rows(serving, principal, query)
-    order = serving.order(("sort", query.sort or "", principal.can_view_personal_data),
-                          lambda t: _sort_keys(t, principal, query.sort))
+    spec = serving.memo(("sort", query.sort or "", principal.can_view_personal_data),
+                        lambda: _sort_spec(serving.expr, principal, query.sort))
+    order = serving.order(("order", spec), lambda t: _sort_keys(t, principal, query.sort))
     page = serving.page(rows, order, query.offset, query.limit)
     unclean = serving.unclean_columns
     for r in page.rows:
@@ -420,27 +435,23 @@ def _detail_served(wh: Warehouse, serving: ServingView, principal: Principal, cu
 
 
 def _activity_served(wh: Warehouse, serving: ServingView, customer_id: str, limit: int) -> dict[str, Any]:
-    """Count and newest rows of every activity table in one query (each table's rows packed as a struct)."""
-    parts, names = [], []
+    """Count and newest rows of every activity table: one bound-parameter query per non-empty table (a count
+    query only when the page is full); tables that were empty when the view was built are not asked."""
+    activity: dict[str, Any] = {}
     for name, date_col in ACTIVITY_TABLES.items():
         columns = serving.extras["activity"].get(name)
         if columns is None:
             continue
-        names.append(name)
-        order = f"{_quote(date_col)} DESC, {_quote(columns[0])} ASC"
-        parts.append(f"(SELECT '{name}' AS __crmscore_k, count(*) OVER () AS __crmscore_n, "
-                     f"row_number() OVER (ORDER BY {order}) AS __crmscore_r, __crmscore_t AS {_quote(name)} "
-                     f"FROM {_quote(name)} AS __crmscore_t WHERE customer_id = $1 ORDER BY {order} LIMIT $2)")
-    activity: dict[str, Any] = {name: {"count": 0, "items": []} for name in names}
-    if not parts:
-        return activity
-    found: dict[str, list[tuple[int, dict[str, Any]]]] = {name: [] for name in names}
-    for r in _arrow(wh, " UNION ALL BY NAME ".join(parts), [customer_id, limit]).to_pylist():
-        name = r["__crmscore_k"]
-        activity[name]["count"] = int(r["__crmscore_n"])
-        found[name].append((r["__crmscore_r"], r[name]))
-    for name, rows in found.items():
-        activity[name]["items"] = [{k: json_safe(v) for k, v in item.items()} for _, item in sorted(rows)]
+        if not serving.extras["activity_rows"].get(name):
+            activity[name] = {"count": 0, "items": []}
+            continue
+        where = f"FROM {_quote(name)} WHERE customer_id = $1"
+        table = _arrow(wh, f"SELECT * {where} ORDER BY {_quote(date_col)} DESC, {_quote(columns[0])} ASC "
+                           "LIMIT $2", [customer_id, limit])
+        count = table.num_rows
+        if count >= limit:
+            count = int(_arrow(wh, f"SELECT count(*) AS n {where}", [customer_id]).column(0)[0].as_py())
+        activity[name] = {"count": count, "items": clean_records(table)}
     return activity
 
 

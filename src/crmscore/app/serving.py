@@ -156,6 +156,7 @@ class ServingView:
         self._sets = _Lru(_SETS)
         self._orders = _Lru(_ORDERS)
         self._by_id: tuple[pa.Array, np.ndarray, int] | None = None
+        self._memo = _Lru(4096)
         self._grams: tuple[np.ndarray, np.ndarray] | None = None
         self._gram_lock = threading.Lock()
 
@@ -171,6 +172,10 @@ class ServingView:
         if isinstance(out, pa.RecordBatchReader):
             out = out.read_all()
         return np.asarray(out.column("_pos").to_numpy(), dtype=np.int64)
+
+    def memo(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """A small derived value (a validated sort spec ...) computed once per ``key`` while it stays cached."""
+        return self._memo.get(key, compute)
 
     def cached_set(self, key: Hashable, compute: Callable[[], np.ndarray | None]) -> np.ndarray | None:
         """A row set (sorted positions; None: every row) computed once per ``key`` while it stays cached."""

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import ibis
 
 from crmscore.app.auth import LoginLimiter
-from crmscore.app.customers import serving_view
+from crmscore.app.customers import CustomerQuery, list_customers, serving_view
 from crmscore.app.jobs import JobRunner
 from crmscore.app.permissions import Principal
 from crmscore.app.serving import ServingView
@@ -71,8 +71,11 @@ class AppState:
         try:
             with self.reader() as wh:
                 view = self.serving(wh)
-            if view is not None:
-                view.prepare()
+                if view is not None:
+                    view.prepare()
+                    # the default order (score, best first) of the first page everybody opens
+                    company = Principal(user_id=0, username="serving", role="admin", scope="company")
+                    list_customers(wh, company, CustomerQuery(limit=1), serving=view)
         except Exception:  # an empty or unusual workspace must not stop the server: requests build it later
             log.exception("could not prepare the serving view")
 
