@@ -43,14 +43,15 @@ ALL_TABLES = ("customers", "owners", "products", "orders", "order_lines", "inter
               "tickets", "opportunities")
 
 
-def _features_classes(data: DataSpec, names: tuple[str, ...]) -> Callable[[], dict[str, Any]]:
+def _features_classes(data: DataSpec, names: tuple[str, ...],
+                      only: tuple[str, ...] | None = None) -> Callable[[], dict[str, Any]]:
     pipeline = _need("crmscore.engine.pipeline", "build_customer_table")
     import pyarrow.compute as pc
 
     def run() -> dict[str, Any]:
         con, tables = _ibis_tables(data, names)
         try:
-            table, _ = pipeline.build_customer_table(tables, data.as_of)
+            table, _ = pipeline.build_customer_table(tables, data.as_of, only=only)
             out = table.to_pyarrow()
         finally:
             con.disconnect()
@@ -65,6 +66,12 @@ def _features_classes(data: DataSpec, names: tuple[str, ...]) -> Callable[[], di
        title="crmscore features + classes (orders, customers)")
 def features_classes(data: DataSpec) -> Timed:
     return Timed(_features_classes(data, ("orders", "customers")))
+
+
+@stage("crmscore_classes", group="rfm", engine="crmscore",
+       title="crmscore classes + the features they read (orders, customers; only=())")
+def classes_only(data: DataSpec) -> Timed:
+    return Timed(_features_classes(data, ("orders", "customers"), only=()))
 
 
 @stage("crmscore_features_all", group="features_all", engine="crmscore",
