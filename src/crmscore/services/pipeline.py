@@ -148,11 +148,21 @@ def model_columns(orders: ir.Table, as_of: dt.date, options: RunOptions, run: _R
     return out
 
 
-def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int, run: _Run) -> pd.DataFrame:
-    """Per customer churn_risk and its top reasons (en + zh) from the backtested churn model."""
-    from crmscore.models.churn import ChurnModel
+def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int, run: _Run,
+                  features: ir.Table | None = None) -> pd.DataFrame:
+    """Per customer churn_risk and its top reasons (en + zh) from the backtested churn model.
 
-    model = ChurnModel(horizon_days=horizon_days)
+    ``features``: the run's own feature table as of ``as_of`` (reused for scoring instead of recomputed).
+    """
+    from crmscore.engine.frames import to_frame
+    from crmscore.models.churn import ChurnModel, engine_features, numeric_features
+
+    def feature_fn(tables: Any, day: dt.date) -> pd.DataFrame:
+        if features is not None and day == as_of:
+            return numeric_features(to_frame(features))
+        return engine_features(tables, day)
+
+    model = ChurnModel(horizon_days=horizon_days, features=feature_fn)
     try:
         model.fit(tables, as_of)
         risk = model.predict(tables, as_of)
@@ -198,7 +208,7 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
         customers = customers.cache()
     with run.stage("models", progress, 1):
         models = model_columns(tables["orders"], as_of, options, run)
-        churn = churn_columns(tables, as_of, settings.churn_horizon_days, run)
+        churn = churn_columns(tables, as_of, settings.churn_horizon_days, run, features=customers)
         if len(churn.columns) > 1:
             models = churn if len(models.columns) <= 1 else models.merge(churn, on="customer_id", how="outer")
         if len(models.columns) > 1:
