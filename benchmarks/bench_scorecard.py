@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import importlib.util
 import json
 import os
@@ -119,6 +120,8 @@ def run(scale: str, repeats: int, *, baseline: str | None = None, points_long: b
                 run_info["points_rows"] = int(points.count().execute())
                 run_info["points_wall_s"] = time.perf_counter() - w1
                 run_info["points_cpu_s"] = time.process_time() - c1
+            del result, scores
+            gc.collect()  # drop the cached table before the connection closes
             con.disconnect()
             runs.append(run_info)
             print(f"  {scale} {'baseline' if module is not current else 'score'}: "
