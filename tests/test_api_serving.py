@@ -211,3 +211,21 @@ def test_server_rebuilds_the_view_after_a_job_and_drops_cached_principals(served
             assert not state._principals  # ... and forgotten
     finally:
         ws.close()
+
+
+def test_concurrent_first_requests_agree(served: tuple[Workspace, ServingView]) -> None:
+    """Many threads asking a fresh serving view for different orders and sets at once (its DuckDB connection
+    is shared: a result must be read whole before the next query runs)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ws, _ = served
+    wh = ws.warehouse
+    fresh = serving_view(wh)
+    queries = [CustomerQuery(sort=s, grade=["A"] if i % 2 else []) for i, s in enumerate(SORTS)]
+    expected = [list_customers(wh, PRINCIPALS[0], q) for q in queries]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(lambda q: list_customers(wh, PRINCIPALS[0], q, serving=fresh), queries))
+        assert got == expected
+    finally:
+        fresh.close()

@@ -167,10 +167,10 @@ class ServingView:
 
     def _positions(self, expr: ibis.Table) -> np.ndarray:
         sql = ibis.to_sql(expr.select("_pos"), dialect="duckdb")
-        with self._lock:
+        with self._lock:  # the whole result is read under the lock: a stream dies with the next query
             out = self._con.execute(sql).arrow()
-        if isinstance(out, pa.RecordBatchReader):
-            out = out.read_all()
+            if isinstance(out, pa.RecordBatchReader):
+                out = out.read_all()
         return np.asarray(out.column("_pos").to_numpy(), dtype=np.int64)
 
     def memo(self, key: Hashable, compute: Callable[[], Any]) -> Any:
@@ -290,8 +290,8 @@ class ServingView:
             with self._lock:
                 out = self._con.execute('SELECT _pos FROM serving WHERE customer_id IS NOT NULL '
                                         'ORDER BY customer_id').arrow()
-            if isinstance(out, pa.RecordBatchReader):
-                out = out.read_all()
+                if isinstance(out, pa.RecordBatchReader):
+                    out = out.read_all()
             perm = np.asarray(out.column("_pos").to_numpy(), dtype=np.int64)
             self._by_id = (self._ids.take(pa.array(perm)), perm, len(perm))
         ids, perm, count = self._by_id
