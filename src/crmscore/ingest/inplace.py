@@ -51,24 +51,22 @@ def load_in_place(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: TableSpe
         raise NotLazy(str(exc).splitlines()[0]) from exc
     key = [quote_ident(k) for k in spec.key]
     keys = key[0] if len(key) == 1 else f"({', '.join(key)})"
-    with_customers = target != "customers" and "customer_id" in (c for c, _ in prep.main)
-    # One scan of the new rows: duplicate keys (a NULL key counts as one: the general path sorts it out) and
-    # distinct customers.
-    dups, total = _one(con, f"SELECT count(*) - count(DISTINCT {keys}), "
-                            f"{'count(DISTINCT customer_id)' if with_customers else '0'} FROM {target}")
+    # A NULL key counts as a duplicate here: the general path sorts it out.
+    (dups,) = _one(con, f"SELECT count(*) - count(DISTINCT {keys}) FROM {target}")
     if dups:
         raise NotLazy("duplicate keys in the file")
     tables: dict[str, TableCounts] = {}
-    if with_customers:
-        unknown = f"FROM {target} o WHERE customer_id IS NOT NULL AND NOT EXISTS " \
-                  f"(SELECT 1 FROM customers c WHERE c.customer_id = o.customer_id)"
-        (new,) = _one(con, f"SELECT count(DISTINCT customer_id) {unknown}")
+    if target != "customers" and "customer_id" in (c for c, _ in prep.main):
+        # Distinct customers first (far fewer than rows), then the anti-join against the warehouse's customers.
+        ids = f"(SELECT DISTINCT customer_id FROM {target} WHERE customer_id IS NOT NULL)"
+        unknown = "NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = d.customer_id)"
+        total, new = _one(con, f"SELECT count(*), count(*) FILTER (WHERE {unknown}) FROM {ids} d")
         if new and unknown_customers == "reject":
             raise NotLazy("unknown customers")
         if unknown_customers == "create":
             if new:
-                (new,) = _one(con, f"INSERT INTO customers (customer_id, is_stub) SELECT DISTINCT customer_id, "
-                                   f"true {unknown}")
+                (new,) = _one(con, f"INSERT INTO customers (customer_id, is_stub) SELECT customer_id, true "
+                                   f"FROM {ids} d WHERE {unknown}")
             tables["customers"] = TableCounts(inserted=new, unchanged=total - new)
     tables[target] = TableCounts(inserted=inserted)
     return tables
