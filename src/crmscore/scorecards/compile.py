@@ -126,22 +126,28 @@ def _plans(spec: Scorecard, catalog: Catalog) -> list[_Plan]:
     return plans
 
 
-def _with_ranks(t: ir.Table, value: ir.Value, key: str) -> ir.Table:
+def _with_ranks(t: ir.Table, value: ir.Value, base: ir.Table, base_value: ir.Value, key: str) -> ir.Table:
     """``t`` with ``<key>_less``, ``<key>_ties`` and ``<key>_n``: how many customers have a smaller value,
     the same value, and any value (NULLs count in none).
 
     Counted per distinct value (a GROUP BY, a running sum over the distinct values) and joined back: much
-    cheaper than window functions over every customer, which sort all the columns.
+    cheaper than window functions over every customer, which sort all the columns. The counts come from
+    ``base`` (``base_value`` is the same value there), never from an earlier join: chaining each criterion's
+    counts on the previous join doubles the query at every criterion, which PostgreSQL expands in full.
     """
-    t = t.mutate(**{f"{key}_rv": value})
-    col = t[f"{key}_rv"]
-    counts = t.filter(col.notnull()).group_by(**{f"{key}_gv": col}).agg(**{f"{key}_ties": ibis._.count()})
+    rv = f"{key}_rv"
+    src = base.select(**{rv: base_value})
+    counts = src.filter(src[rv].notnull()).group_by(**{f"{key}_gv": src[rv]}).agg(
+        **{f"{key}_ties": ibis._.count()})
     ties = counts[f"{key}_ties"]
     counts = counts.mutate(**{
         f"{key}_less": ties.sum().over(ibis.cumulative_window(order_by=counts[f"{key}_gv"])) - ties,
         f"{key}_n": ties.sum().over(ibis.window())})
-    joined = t.left_join(counts, t[f"{key}_rv"] == counts[f"{key}_gv"])
-    return joined.select(*[c for c in t.columns if c != f"{key}_rv"], f"{key}_less", f"{key}_ties", f"{key}_n")
+    # a view: otherwise Ibis resolves ``value`` to the counts' own column (derived from it) and the join
+    # condition becomes ``gv = gv``, a cross join
+    counts = counts.view()
+    joined = t.left_join(counts, value == counts[f"{key}_gv"])
+    return joined.select(*t.columns, f"{key}_less", f"{key}_ties", f"{key}_n")
 
 
 def _percentile(t: ir.Table, value: ir.Value, key: str, direction: str) -> ir.FloatingValue:
@@ -209,8 +215,17 @@ def _kth_largest(t: ir.Table, keys: list[str], k: str, name: str) -> ir.Table:
     than every key when k <= 0, -1 when k exceeds their number. A sorting network of LEAST/GREATEST pairs
     (one select per layer): O(n log^2 n) cheap operations instead of comparing every pair of keys."""
     size = 1 << max(len(keys) - 1, 0).bit_length()
+    # DuckDB keeps each layer's columns; PostgreSQL (and Spark) flatten the nested selects and substitute every
+    # column by its expression, which doubles at each layer (24 GB of planner memory for 16 keys): there the
+    # input and every third layer are materialised.
+    inline = t._find_backend(use_default=True).name == "duckdb"
+    if not inline:
+        t = t.cache()
     pos: list[ir.IntegerValue | int] = [t[c] for c in keys] + [-1] * (size - len(keys))  # -1 pads
     for depth, layer in enumerate(_network(size)):
+        if not inline and depth and depth % 3 == 0:
+            t = t.cache()
+            pos = [p if isinstance(p, int) else t[p.get_name()] for p in pos]
         step: dict[str, ir.Value] = {}
         for i, j in layer:
             a, b = pos[i], pos[j]
@@ -256,9 +271,10 @@ def score(features: ir.Table, spec: Scorecard, *, catalog: Catalog | None = None
             return raw.cast("float64")
         return raw.cast("string") if p.kind == "category" else raw
 
+    base = t
     for p in plans:
         if p.ranked:
-            t = _with_ranks(t, value_of(p, t), p.key)
+            t = _with_ranks(t, value_of(p, t), base, value_of(p, base), p.key)
     cols = {c: t[c] for c in needed}
 
     # 1. per criterion: value, percentile, fraction after the missing policy and the decay (one select)
