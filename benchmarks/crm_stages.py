@@ -222,7 +222,7 @@ def _pandas_tables(data: DataSpec, names: tuple[str, ...]) -> dict[str, Any]:
 
 
 @stage("crmscore_churn_fit", group="churn", engine="crmscore",
-       title="crmscore ChurnModel.fit (4 rolling origins, engine features, all tables)", timeout_s=900, max_runs=2)
+       title="crmscore ChurnModel.fit (4 rolling origins, engine features, all tables)", timeout_s=900, max_runs=1)
 def churn_fit(data: DataSpec) -> Timed:
     churn = _need("crmscore.models.churn", "ChurnModel")
     _con, tables = _ibis_tables(data, ALL_TABLES)
@@ -236,7 +236,7 @@ def churn_fit(data: DataSpec) -> Timed:
 
 @stage("crmscore_churn", group="churn", engine="crmscore",
        title="crmscore churn scoring: ChurnModel.predict with 3 reasons (model fitted untimed)", timeout_s=900,
-       max_runs=3)
+       max_runs=1)
 def churn_predict(data: DataSpec) -> Timed:
     churn = _need("crmscore.models.churn", "ChurnModel")
     _con, tables = _ibis_tables(data, ALL_TABLES)
@@ -264,7 +264,7 @@ def _month_ends(as_of: dt.date, n: int) -> list[dt.date]:
 
 @stage("crmscore_snapshots_24", group="snapshots", engine="crmscore",
        title="24 monthly snapshots: features + classes + write (RFM edges fitted on the first)",
-       max_customers=100_000, timeout_s=600, max_runs=2)
+       max_customers=100_000, timeout_s=600, max_runs=1)
 def snapshots_24(data: DataSpec) -> Timed:
     pipeline = _need("crmscore.engine.pipeline", "build_customer_table")
     snaps = _need("crmscore.services.snapshots", "write_snapshot")
@@ -300,7 +300,7 @@ def snapshots_24(data: DataSpec) -> Timed:
 
 @stage("crmscore_pipeline", group="pipeline", engine="crmscore",
        title="crmscore run_scoring: features, classes, models, churn, scorecard, snapshot (data loaded untimed)",
-       timeout_s=1800, max_runs=2)
+       timeout_s=1800, max_runs=1)
 def whole_pipeline(data: DataSpec) -> Timed:
     pipeline = _need("crmscore.services.pipeline", "run_scoring")
     workspace = _need("crmscore.workspace", "Workspace")

@@ -98,7 +98,7 @@ def lifetimes_bgnbd(data: DataSpec) -> Timed:
 
 
 @stage("lifetimes_paretonbd_fit", group="paretonbd_fit", engine="lifetimes", venv="lifetimes",
-       title="lifetimes ParetoNBDFitter.fit", timeout_s=300)
+       title="lifetimes ParetoNBDFitter.fit", timeout_s=120)
 def lifetimes_paretonbd(data: DataSpec) -> Timed:
     _import_lifetimes()
     from lifetimes import ParetoNBDFitter

@@ -277,7 +277,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="100k", help="100k, 1m, or a number of customers (2k, 5000 ...)")
-    parser.add_argument("--runs", type=int, default=None, help="timed runs per stage (default 5; 3 at >= 1m)")
+    parser.add_argument("--runs", type=int, default=None, help="timed runs per stage (default 3; 1 at >= 1m)")
     parser.add_argument("--only", default="", help="comma-separated stage, group or engine names")
     parser.add_argument("--skip", default="", help="comma-separated stage, group or engine names to skip")
     parser.add_argument("--no-lifetimes", action="store_true", help="skip the lifetimes peer environment")
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=bench_data.CACHE, help="data cache folder")
     args = parser.parse_args(argv)
     customers = bench_data.parse_scale(args.scale)
-    runs = args.runs or (3 if customers >= 1_000_000 else 5)
+    runs = args.runs or (1 if customers >= 1_000_000 else 3)
     spec = bench_data.ensure(args.scale, seed=args.seed, cache=args.cache)
     doc = run_suite(spec, runs=runs, only=[s for s in args.only.split(",") if s] or None,
                     skip=[s for s in args.skip.split(",") if s], lifetimes=not args.no_lifetimes)
