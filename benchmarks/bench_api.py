@@ -8,9 +8,13 @@
    (admin: company; manager: department_tree; rep: self). Rows are generated inside DuckDB (seeded hash
    functions), so the data never leaves the warehouse.
 2. Starts `crmscore serve` (real uvicorn) on 127.0.0.1 in its own process.
-3. Runs the load generator in another process: an asyncio httpx pool of C concurrent clients, each sending its
-   next request as soon as the last one answered (closed loop), for a fixed time per scenario, with API tokens.
-4. Writes latency percentiles and throughput to benchmarks/results/api.md (and .json).
+3. Runs the load generator, ``wrk`` (C, Debian package ``wrk``; ``make system-deps`` installs it), with C
+   connections, each sending its next request as soon as the last one answered (closed loop, no think time),
+   for a fixed time per scenario, with API tokens. The request paths of each scenario (random page, filter and
+   sort; random customer ids) are generated here with a seeded RNG and read by a small Lua script, which
+   also prints wrk's latency percentiles as JSON.
+4. Writes latency percentiles, throughput and the server's (and wrk's) CPU time per request to
+   benchmarks/results/api.md (and .json).
 
 Scenarios: list as admin (company scope: random page, one random filter, random sort), list as the manager
 (department tree), list as a rep (self), detail (360 view) as admin for a random customer.
@@ -19,27 +23,26 @@ Scenarios: list as admin (company scope: random page, one random filter, random 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import multiprocessing as mp
 import os
 import platform
 import random
+import resource
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
-from queue import Empty
 from typing import Any
+from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "benchmarks" / ".cache"
 RESULTS = REPO / "benchmarks" / "results"
 TARGET_P99_MS = 50.0
+PATHS = 20_000  # request paths per scenario (wrk cycles through them)
 
 
 def build_workspace(path: Path, customers: int) -> dict[str, str]:
@@ -132,41 +135,75 @@ def _list_params(rng: random.Random) -> dict[str, Any]:
     return params
 
 
-async def _client(http: Any, scenario: str, token: str, customers: int, until: float, seed: int,
-                  latencies: list[float], errors: list[int]) -> None:
+def scenario_paths(scenario: str, customers: int, count: int, seed: int) -> list[str]:
+    """``count`` request paths of a scenario ('list' or 'detail'), from a seeded RNG (the same every run)."""
     rng = random.Random(seed)
-    headers = {"Authorization": f"Bearer {token}"}
-    while time.perf_counter() < until:
-        if scenario == "detail":
-            url, params = f"/api/customers/C{rng.randrange(customers):07d}", None
-        else:
-            url, params = "/api/customers", _list_params(rng)
-        start = time.perf_counter()
-        resp = await http.get(url, params=params, headers=headers)
-        elapsed = time.perf_counter() - start
-        if resp.status_code != 200:
-            errors.append(resp.status_code)
-        latencies.append(elapsed)
+    if scenario == "detail":
+        return [f"/api/customers/C{rng.randrange(customers):07d}" for _ in range(count)]
+    return ["/api/customers?" + urlencode(_list_params(rng)) for _ in range(count)]
 
 
-def _load(base_url: str, scenario: str, token: str, customers: int, clients: int, seconds: float,
-          queue: Any) -> None:
-    import httpx
+# wrk's Lua script: each thread cycles through the paths file (from its own offset); done() prints the summary
+# and latency percentiles (microseconds) as one JSON line.
+WRK_SCRIPT = r"""
+local paths, n, i = {}, 0, 0
+local threads = 0
 
-    async def main() -> tuple[list[float], list[int], float]:
-        latencies: list[float] = []
-        errors: list[int] = []
-        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=120) as http:
-            # warm-up: a few requests outside the measurement
-            await asyncio.gather(*[_client(http, scenario, token, customers, time.perf_counter() + 2, i, [], [])
-                                   for i in range(4)])
-            start = time.perf_counter()
-            await asyncio.gather(*[_client(http, scenario, token, customers, start + seconds, 1000 + i,
-                                           latencies, errors) for i in range(clients)])
-            return latencies, errors, time.perf_counter() - start
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
 
-    queue.put(asyncio.run(main()))
+function init(args)
+  for line in io.lines(args[1]) do
+    n = n + 1
+    paths[n] = line
+  end
+  i = ((id or 0) * 7919) % n
+end
+
+function request()
+  i = i + 1
+  if i > n then i = 1 end
+  return wrk.format("GET", paths[i])
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "errors": {"connect": %d, "read": %d, "write": %d, ' ..
+    '"status": %d, "timeout": %d}, "latency_us": {"min": %d, "mean": %.1f, "p50": %d, "p95": %d, ' ..
+    '"p99": %d, "max": %d}}\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency.min, latency.mean, latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    latency.max))
+end
+"""
+
+
+def find_wrk() -> str:
+    """The wrk executable, or a clear error saying how to install it."""
+    path = shutil.which("wrk")
+    if path is None:
+        raise SystemExit("bench_api needs the HTTP load generator wrk, which is not installed: "
+                         "run `make system-deps` or `apt-get install -y wrk` (Debian/Ubuntu package wrk 4.1)")
+    return path
+
+
+def run_wrk(wrk: str, base_url: str, token: str, paths_file: Path, script: Path, clients: int,
+            seconds: float, threads: int) -> dict[str, Any]:
+    """One closed-loop wrk run: its JSON summary plus wrk's own CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run([wrk, "-t", str(threads), "-c", str(clients), "-d", f"{seconds:g}s", "--timeout", "60s",
+                           "-H", f"Authorization: Bearer {token}", "-s", str(script), base_url, "--",
+                           str(paths_file)], capture_output=True, text=True, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_JSON ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"wrk failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+    out: dict[str, Any] = json.loads(lines[-1].removeprefix("BENCH_JSON "))
+    out["wrk_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return out
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -178,50 +215,48 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-def run(customers: int, clients: int, seconds: float, workers: int) -> dict[str, Any]:
+def run(customers: int, clients: int, seconds: float, threads: int) -> dict[str, Any]:
+    wrk = find_wrk()
     path = CACHE / f"api-{customers}"
     tokens = build_workspace(path, customers)
+    work = CACHE / f"api-{customers}-wrk"
+    work.mkdir(parents=True, exist_ok=True)
+    script = work / "scenario.lua"
+    script.write_text(WRK_SCRIPT, encoding="utf-8")
     port = _free_port()
-    env = dict(os.environ)
-    # the server's log (one access line per request) goes to a file: an undrained pipe fills up and blocks it
+    base_url = f"http://127.0.0.1:{port}"
+    # the server's log goes to a file: an undrained pipe fills up and blocks it
     log = (CACHE / f"api-{customers}-server.log").open("wb")
     server = subprocess.Popen([sys.executable, "-m", "crmscore.cli.main", "serve", "-w", str(path),
-                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+                               "--port", str(port)], env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
     scenarios = [("list_admin_company", "admin"), ("list_manager_department_tree", "manager"),
                  ("list_rep_self", "rep"), ("detail", "admin")]
     results: dict[str, Any] = {}
     try:
         _wait(port, timeout=600.0)  # the server prepares its serving view before it listens
-        ctx = mp.get_context("spawn")
-        for name, user in scenarios:
-            queue = ctx.Queue()
-            proc = ctx.Process(target=_load, args=(f"http://127.0.0.1:{port}", "detail" if name == "detail"
-                                                   else "list", tokens[user], customers, clients, seconds, queue))
+        for seed, (name, user) in enumerate(scenarios):
+            paths_file = work / f"{name}.txt"
+            kind = "detail" if name == "detail" else "list"
+            paths_file.write_text("\n".join(scenario_paths(kind, customers, PATHS, 1000 + seed)) + "\n",
+                                  encoding="utf-8")
+            # warm-up outside the measurement: 4 connections for 2 s (first use of each sort order ...)
+            run_wrk(wrk, base_url, tokens[user], paths_file, script, 4, 2.0, 1)
             cpu_before = _cpu_seconds(server.pid)
-            proc.start()
-            while True:  # a load generator that dies must not leave the benchmark waiting forever
-                try:
-                    latencies, errors, elapsed = queue.get(timeout=5)
-                    break
-                except Empty:
-                    if not proc.is_alive():
-                        raise RuntimeError(f"the load generator of {name} died (exit code {proc.exitcode})") \
-                            from None
-            proc.join()
+            out = run_wrk(wrk, base_url, tokens[user], paths_file, script, clients, seconds, threads)
             cpu_after = _cpu_seconds(server.pid)
-            ms = [x * 1000 for x in latencies]
-            results[name] = {"requests": len(ms), "errors": len(errors), "rps": round(len(ms) / elapsed, 1),
-                             "p50_ms": round(_percentile(ms, 50), 1), "p95_ms": round(_percentile(ms, 95), 1),
-                             "p99_ms": round(_percentile(ms, 99), 1), "max_ms": round(max(ms), 1),
-                             "mean_ms": round(statistics.fmean(ms), 1),
-                             # server CPU per request, warm-up included (less sensitive to other load)
-                             "server_cpu_ms_per_request": None if cpu_before is None or cpu_after is None
-                             else round((cpu_after - cpu_before) * 1000 / max(1, len(ms)), 2)}
+            n, lat = out["requests"], out["latency_us"]
+            errors = sum(out["errors"].values())
+            results[name] = {
+                "requests": n, "errors": errors, "error_kinds": out["errors"],
+                "rps": round(n / (out["duration_us"] / 1e6), 1),
+                **{f"{k}_ms": round(lat[k] / 1000, 1) for k in ("p50", "p95", "p99", "max")},
+                "mean_ms": round(lat["mean"] / 1000, 1),
+                # CPU per request over the measured run: the numbers least affected by other load
+                "server_cpu_ms_per_request": None if cpu_before is None or cpu_after is None
+                else round((cpu_after - cpu_before) * 1000 / max(1, n), 3),
+                "wrk_cpu_ms_per_request": round(out["wrk_cpu_s"] * 1000 / max(1, n), 3),
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+            }
             print(name, results[name], flush=True)
     finally:
         server.terminate()
@@ -234,7 +269,10 @@ def run(customers: int, clients: int, seconds: float, workers: int) -> dict[str,
 
 
 def _machine() -> dict[str, Any]:
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    wrk = shutil.which("wrk")
+    version = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False).stdout.split("[")[0].strip() \
+        if wrk else "missing"
+    return {"wrk": version, "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "load_average": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
             "os": platform.platform()}
 
@@ -245,32 +283,35 @@ def write_report(results: dict[str, Any], args: argparse.Namespace, machine: dic
     lines = [
         "# API latency under load", "",
         f"Measured {stamp} with `python -m benchmarks.bench_api --customers {args.customers} --clients "
-        f"{args.clients} --seconds {args.seconds}`: `crmscore serve` (uvicorn, one process) on 127.0.0.1, "
-        f"a closed-loop asyncio httpx load generator with {args.clients} concurrent clients in a separate "
-        f"process, {args.seconds:g} s per scenario after a 2 s warm-up, API-token authentication.", "",
+        f"{args.clients} --seconds {args.seconds:g}`: `crmscore serve` (uvicorn, one process) on 127.0.0.1; "
+        f"load generator `wrk` ({machine['wrk']}, {args.threads} thread(s)) with {args.clients} connections in a "
+        f"closed loop (each sends its next request when the last one answered, no think time), "
+        f"{args.seconds:g} s per scenario after a 2 s warm-up with 4 connections, API-token authentication.", "",
         f"Machine: {machine['cores']} cores ({machine['cpu']}), load average at start "
         f"{machine['load_average']}, Python {machine['python']}. The machine is shared with other work, so "
-        "absolute numbers vary between runs.", "",
+        "absolute numbers vary between runs; the load average after each scenario is in the table.", "",
         f"Target (issue 7): p99 <= {TARGET_P99_MS:g} ms.", "",
         "| scenario | requests | errors | req/s | p50 ms | p95 ms | p99 ms | max ms | server CPU ms/req "
-        "| meets target |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| wrk CPU ms/req | load avg (1 min) | meets target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
-        ok = "yes" if r["p99_ms"] <= TARGET_P99_MS else "no"
+        ok = "yes" if r["p99_ms"] <= TARGET_P99_MS and not r["errors"] else "no"
         lines.append(f"| {name} | {r['requests']} | {r['errors']} | {r['rps']} | {r['p50_ms']} | {r['p95_ms']} | "
-                     f"{r['p99_ms']} | {r['max_ms']} | {r.get('server_cpu_ms_per_request')} | {ok} |")
+                     f"{r['p99_ms']} | {r['max_ms']} | {r.get('server_cpu_ms_per_request')} | "
+                     f"{r.get('wrk_cpu_ms_per_request')} | {r['load_average'][0]} | {ok} |")
     lines += ["", "Scenarios: list = `GET /api/customers` with a random page (offset 0-1000, 50 rows), one random "
               "filter (grade, segment, risk >= 0.8, name search or none) and a random sort; detail = "
               "`GET /api/customers/{id}` (360 view: profile, scores, explanation, history, activity) for a random "
-              "customer.", "",
+              f"customer. The {PATHS} request paths of each scenario come from a seeded RNG "
+              "(`scenario_paths`), so every run sends the same requests.", "",
               "How the server answers (crmscore.app.serving): the customer view (customers, owners and the latest "
               "snapshot) is materialised in memory once per data version; scope and filter row sets and sort "
               "permutations are computed by DuckDB on first use and cached; each request computes its own page "
               "(no response cache); the name search uses a byte-trigram index; the 360 view reads the serving row "
-              "and runs one or two bound-parameter queries. The load generator (Python httpx) shares the two cores "
-              "with the server; server CPU ms/req is the server process's CPU time per measured request (warm-up "
-              "included), the number least affected by other load on the machine.", ""]
+              "and runs one or two bound-parameter queries. wrk shares the two cores with the server; server CPU "
+              "ms/req is the server process's CPU time per measured request, the number least affected by other "
+              "load on the machine.", ""]
     out = RESULTS / "api.md"
     out.write_text("\n".join(lines), encoding="utf-8")
     (RESULTS / "api.json").write_text(json.dumps({"args": vars(args), "machine": machine, "results": results},
@@ -283,13 +324,14 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (one keeps up with 50 connections)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached workspace")
     args = parser.parse_args()
     if args.rebuild:
         shutil.rmtree(CACHE / f"api-{args.customers}", ignore_errors=True)
+    find_wrk()
     machine = _machine()
-    results = run(args.customers, args.clients, args.seconds, args.workers)
+    results = run(args.customers, args.clients, args.seconds, args.threads)
     print(f"wrote {write_report(results, args, machine)}")
 
 

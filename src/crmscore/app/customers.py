@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from crmscore.app.errors import FieldError
 from crmscore.app.permissions import PERSONAL_FIELDS, Principal, apply_scope, mask_record
-from crmscore.app.serving import ServingView
+from crmscore.app.serving import ServingCold, ServingView
 from crmscore.errors import NotFound
 from crmscore.services.customers import ACTIVITY_TABLES, HISTORY_COLUMNS
 from crmscore.services.customers import history as snapshot_history
@@ -51,6 +51,8 @@ __all__ = [
     "json_safe",
     "list_customers",
     "scoped_results",
+    "served_detail",
+    "served_list",
     "serving_view",
     "snapshot_dict",
 ]
@@ -235,6 +237,36 @@ def list_customers(wh: Warehouse, principal: Principal, query: CustomerQuery,
 
 
 # -- the serving view (see crmscore.app.serving) ----------------------------------------------------------------
+def served_list(serving: ServingView, principal: Principal, query: CustomerQuery) -> dict[str, Any] | None:
+    """:func:`list_customers` from the serving view alone, or None when the query names another snapshot.
+
+    In :meth:`ServingView.cached_only` mode it raises :class:`~crmscore.app.serving.ServingCold` instead of
+    computing a set or an order it has not cached yet.
+    """
+    if query.snapshot_id not in (None, _snapshot_id(serving)):
+        return None
+    return _list_served(serving, principal, query)
+
+
+def served_detail(serving: ServingView, principal: Principal, customer_id: str,
+                  snapshot_id: str | None = None, activity_limit: int = 50) -> dict[str, Any] | None:
+    """:func:`customer_detail` from the serving view without a warehouse, or None when the query names another
+    snapshot. A detail that needs warehouse queries (score points, older snapshots, activity rows) raises
+    :class:`~crmscore.app.serving.ServingCold`, as does anything not cached in cached-only mode."""
+    if snapshot_id not in (None, _snapshot_id(serving)):
+        return None
+    if _detail_queries(serving):
+        raise ServingCold
+    return _detail_served(None, serving, principal, customer_id, activity_limit)
+
+
+def _detail_queries(serving: ServingView) -> bool:
+    """Whether a 360 view needs warehouse queries (points of the snapshot, older snapshots, activity rows)."""
+    extras = serving.extras
+    return bool(extras["points"].get(_snapshot_id(serving)) is not None or len(serving.snapshots) > 1
+                or any(extras["activity_rows"].values()))
+
+
 def serving_view(wh: Warehouse) -> ServingView:
     """The company-wide customer view of the latest snapshot, materialised in memory for list and detail."""
     company = Principal(user_id=0, username="serving", role="admin", scope="company")
@@ -298,17 +330,19 @@ def _filter_rows(serving: ServingView, query: CustomerQuery) -> tuple[tuple[Any,
     return key, serving.cached_set(key, lambda: serving.select(_filtered(serving.expr, bare)))
 
 
-def _served_rows(serving: ServingView, principal: Principal, query: CustomerQuery) -> np.ndarray | None:
+def _served_rows(serving: ServingView, principal: Principal,
+                 query: CustomerQuery) -> tuple[tuple[Any, ...] | None, np.ndarray | None]:
+    """(cache key of the row set or None after a name search, the rows (None: every row))."""
     scope = _scope_rows(serving, principal)
     filter_key, filters = _filter_rows(serving, query)
+    key = ("and", principal.scope, principal.owner_id, principal.department, filter_key)
     if scope is None or filters is None:
         rows = filters if scope is None else scope
     else:
-        key = ("and", principal.scope, principal.owner_id, principal.department, filter_key)
         rows = serving.cached_set(key, lambda: ServingView.intersect(scope, filters))
     if query.q:
-        rows = serving.search(rows, query.q.lower())
-    return rows
+        return None, serving.search(rows, query.q.lower())
+    return key, rows
 
 
 def _sort_spec(view: ibis.Table, principal: Principal, sort: str | None) -> tuple[tuple[str, bool], ...]:
@@ -324,11 +358,12 @@ def _sort_spec(view: ibis.Table, principal: Principal, sort: str | None) -> tupl
 
 
 def _list_served(serving: ServingView, principal: Principal, query: CustomerQuery) -> dict[str, Any]:
-    rows = _served_rows(serving, principal, query)
+    rows_key, rows = _served_rows(serving, principal, query)
     spec = serving.memo(("sort", query.sort or "", principal.can_view_personal_data),
                         lambda: _sort_spec(serving.expr, principal, query.sort))
     order = serving.order(("order", spec), lambda t: _sort_keys(t, principal, query.sort))
-    page = serving.page(rows, order, query.offset, query.limit)
+    page = serving.page(rows, order, query.offset, query.limit,
+                        key=None if rows_key is None else (rows_key, spec))
     unclean = serving.unclean_columns
     for r in page.rows:
         for c in unclean:
@@ -399,13 +434,16 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _arrow(wh: Warehouse, sql: str, params: list[Any]) -> pa.Table:
-    """A parameterised query on the reader's own DuckDB connection (values are bound, never spliced)."""
+def _arrow(wh: Warehouse | None, sql: str, params: list[Any]) -> pa.Table:
+    """A parameterised query on the reader's own DuckDB connection (values are bound, never spliced); without
+    a warehouse (the event-loop fast path) :class:`ServingCold`."""
+    if wh is None:
+        raise ServingCold
     out = wh.con.con.execute(sql, params).arrow()
     return out.read_all() if isinstance(out, pa.RecordBatchReader) else out
 
 
-def _detail_served(wh: Warehouse, serving: ServingView, principal: Principal, customer_id: str,
+def _detail_served(wh: Warehouse | None, serving: ServingView, principal: Principal, customer_id: str,
                    activity_limit: int) -> dict[str, Any]:
     """:func:`customer_detail` from the serving view plus a few bound-parameter DuckDB queries.
 
@@ -434,7 +472,7 @@ def _detail_served(wh: Warehouse, serving: ServingView, principal: Principal, cu
             "activity": _activity_served(wh, serving, customer_id, activity_limit)}
 
 
-def _activity_served(wh: Warehouse, serving: ServingView, customer_id: str, limit: int) -> dict[str, Any]:
+def _activity_served(wh: Warehouse | None, serving: ServingView, customer_id: str, limit: int) -> dict[str, Any]:
     """Count and newest rows of every activity table: one bound-parameter query per non-empty table (a count
     query only when the page is full); tables that were empty when the view was built are not asked."""
     activity: dict[str, Any] = {}
@@ -460,7 +498,7 @@ def _member(rows: np.ndarray, pos: int) -> bool:
     return i < len(rows) and int(rows[i]) == pos
 
 
-def _history_served(wh: Warehouse, serving: ServingView, customer_id: str, pos: int,
+def _history_served(wh: Warehouse | None, serving: ServingView, customer_id: str, pos: int,
                     row: dict[str, Any]) -> list[dict[str, Any]]:
     """:func:`crmscore.services.customers.history` in one UNION ALL query over the older snapshots (the
     serving view's own snapshot is already in the row)."""

@@ -17,6 +17,10 @@ the data scope and the lower-cased name used by the search) and answers list and
 - a page is then the first ``offset + limit`` rows of the set in permutation order: a walk along the permutation
   for dense sets, a partial sort of the ranks for sparse ones; the rows come from ``Table.take``.
 
+A request can also ask for the *cached-only* mode (:meth:`ServingView.cached_only`): anything not computed yet
+(a set, an order, an index, any DuckDB query) then raises :class:`ServingCold` instead of computing it. The API's
+hot routes answer warm requests that way directly on the event loop and hand cold ones to a worker thread.
+
 The serving view is an optimisation only: ``tests/test_api_serving.py`` compares it with the reference Ibis path
 (:func:`crmscore.app.customers.list_customers` without a serving view) on every filter, scope and sort.
 
@@ -34,7 +38,9 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,21 +52,34 @@ import pyarrow.compute as pc
 
 from crmscore.services.snapshots import SnapshotInfo
 
-__all__ = ["HIDDEN_COLUMNS", "Page", "ServingView"]
+__all__ = ["HIDDEN_COLUMNS", "Page", "ServingCold", "ServingView"]
 
 # Columns of the serving table that are not part of the customer view (never returned, never sortable).
 HIDDEN_COLUMNS: tuple[str, ...] = ("_pos", "_dept", "_name_lower", "_in_snapshot")
 _SETS = 256  # cached (scope, filter) row sets
 _ORDERS = 24  # cached sort permutations (2 int64 arrays of N rows each)
+_ORDERED_ROWS = 16  # cached sets in a sort order: at most this many times N positions (int32) in all
 _GRAM = 3  # bytes per n-gram of the name-search index
 _SCAN_ROWS = 50_000  # smaller sets are searched without the index
+_CACHED_ONLY: ContextVar[bool] = ContextVar("crmscore_serving_cached_only", default=False)
+
+
+class ServingCold(Exception):
+    """Raised in cached-only mode when the answer needs a computation or a query (see
+    :meth:`ServingView.cached_only`)."""
+
+
+def _check_warm() -> None:
+    if _CACHED_ONLY.get():
+        raise ServingCold
 
 
 class _Lru:
     """A small thread-safe LRU cache whose values are computed at most once per key at a time."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, size: int, budget: int | None = None, weight: Callable[[Any], int] | None = None) -> None:
+        self.size, self.budget, self.weight = size, budget, weight
+        self._total = 0  # the summed weight of the items (with a budget)
         self._items: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._building: dict[Hashable, threading.Lock] = {}
@@ -70,6 +89,7 @@ class _Lru:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
+            _check_warm()
             build_lock = self._building.setdefault(key, threading.Lock())
         with build_lock:  # one computation per key; concurrent askers wait for it
             with self._lock:
@@ -78,8 +98,13 @@ class _Lru:
             value = compute()
             with self._lock:
                 self._items[key] = value
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
+                if self.weight is not None:
+                    self._total += self.weight(value)
+                while len(self._items) > self.size or (self.budget is not None and self._total > self.budget
+                                                       and len(self._items) > 1):
+                    _old, dropped = self._items.popitem(last=False)
+                    if self.weight is not None:
+                        self._total -= self.weight(dropped)
                 self._building.pop(key, None)
             return value
 
@@ -126,7 +151,8 @@ class ServingView:
         plain = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer, pa.types.is_boolean,
                  pa.types.is_date, pa.types.is_timestamp, pa.types.is_null)
         self.unclean_columns = [f.name for f in table.schema if f.name in self.columns
-                                and not any(check(f.type) for check in plain)]
+                                and not any(check(f.type) for check in plain)
+                                and not (pa.types.is_floating(f.type) and _finite(table.column(f.name)))]
         self.rows = table.num_rows
         self._con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
                                                         "autoload_known_extensions": False})
@@ -155,6 +181,8 @@ class ServingView:
         self._names = self._table.column("_name_lower").combine_chunks()
         self._sets = _Lru(_SETS)
         self._orders = _Lru(_ORDERS)
+        self._ordered = _Lru(_SETS, budget=_ORDERED_ROWS * max(self.rows, 1), weight=len)
+        self._visible = self._table.select(self.columns)
         self._by_id: tuple[pa.Array, np.ndarray, int] | None = None
         self._memo = _Lru(4096)
         self._grams: tuple[np.ndarray, np.ndarray] | None = None
@@ -166,12 +194,36 @@ class ServingView:
         return np.sort(self._positions(expr))
 
     def _positions(self, expr: ibis.Table) -> np.ndarray:
+        _check_warm()
         sql = ibis.to_sql(expr.select("_pos"), dialect="duckdb")
         with self._lock:  # the whole result is read under the lock: a stream dies with the next query
             out = self._con.execute(sql).arrow()
             if isinstance(out, pa.RecordBatchReader):
                 out = out.read_all()
         return np.asarray(out.column("_pos").to_numpy(), dtype=np.int64)
+
+    @staticmethod
+    @contextmanager
+    def cached_only() -> Iterator[None]:
+        """Within this block (in the current thread or task), anything the view has not computed yet raises
+        :class:`ServingCold` instead of being computed: a warm request costs no query and no waiting.
+
+        >>> import pyarrow as pa
+        >>> view = ServingView(pa.table({"customer_id": ["c1"], "name": ["A"]}), snapshot=None, snapshots=[],
+        ...                    customer_columns=frozenset({"customer_id", "name"}))
+        >>> with ServingView.cached_only():
+        ...     view.position("c1")
+        Traceback (most recent call last):
+        ...
+        crmscore.app.serving.ServingCold
+        >>> view.position("c1")
+        0
+        """
+        token = _CACHED_ONLY.set(True)
+        try:
+            yield
+        finally:
+            _CACHED_ONLY.reset(token)
 
     def memo(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """A small derived value (a validated sort spec ...) computed once per ``key`` while it stays cached."""
@@ -229,6 +281,9 @@ class ServingView:
 
     def _gram_index(self) -> tuple[np.ndarray, np.ndarray]:
         """(sorted 24-bit codes of every byte trigram of every name, the row of each), built once."""
+        if self._grams is not None:
+            return self._grams
+        _check_warm()
         with self._gram_lock:
             if self._grams is None:
                 self._grams = _byte_trigrams(self._names)
@@ -240,8 +295,12 @@ class ServingView:
         self.position("")
 
     def page(self, rows: np.ndarray | None, order: tuple[np.ndarray, np.ndarray], offset: int,
-             limit: int) -> Page:
-        """Rows ``offset .. offset + limit`` of the set ``rows`` (None: every row) in the given order."""
+             limit: int, key: Hashable | None = None) -> Page:
+        """Rows ``offset .. offset + limit`` of the set ``rows`` (None: every row) in the given order.
+
+        ``key`` names the (set, order) pair of a cached set: its members are then sorted once (int32
+        positions, kept in an LRU with a budget of a few times N positions) and each page is a slice.
+        """
         perm, rank = order
         total = self.rows if rows is None else len(rows)
         need = min(offset + limit, total)
@@ -249,6 +308,14 @@ class ServingView:
             picked = np.empty(0, dtype=np.int64)
         elif rows is None:
             picked = perm[offset:need]
+        elif key is not None:
+            members = rows
+
+            def sort_members() -> np.ndarray:
+                ordered: np.ndarray = members[np.argsort(rank[members])].astype(np.int32)
+                return ordered
+
+            picked = self._ordered.get(key, sort_members)[offset:need].astype(np.int64)
         elif total * 8 >= self.rows and need * 4 <= total:
             # dense set: walk the permutation until enough members are seen
             member = np.zeros(self.rows, dtype=bool)
@@ -275,8 +342,11 @@ class ServingView:
         """The customer-view rows at ``positions`` as dicts (Arrow values converted to Python)."""
         if len(positions) == 0:
             return []
-        rows: list[dict[str, Any]] = self._table.take(pa.array(positions)).select(self.columns).to_pylist()
-        return rows
+        # column by column: Table.to_pylist builds each row through Arrow scalars, about twice as slow
+        picked = self._visible.take(pa.array(positions))
+        columns = [column.to_pylist() for column in picked.columns]
+        names = self.columns
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
     def in_snapshot(self, position: int) -> bool:
         """Whether the customer at ``position`` has a row in the snapshot (the table's ``_in_snapshot``)."""
@@ -287,6 +357,7 @@ class ServingView:
         if self._ids is None:
             return None
         if self._by_id is None:
+            _check_warm()
             with self._lock:
                 out = self._con.execute('SELECT _pos FROM serving WHERE customer_id IS NOT NULL '
                                         'ORDER BY customer_id').arrow()
@@ -303,6 +374,12 @@ class ServingView:
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+
+def _finite(column: pa.ChunkedArray) -> bool:
+    """Whether every non-null value of a floating-point column is finite (its values need no JSON cleaning)."""
+    values = column.combine_chunks().drop_null().to_numpy(zero_copy_only=False)
+    return bool(np.isfinite(values).all())
 
 
 def _members(rows: np.ndarray, values: np.ndarray) -> np.ndarray:

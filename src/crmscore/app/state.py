@@ -66,6 +66,13 @@ class AppState:
                 self._serving, self._serving_key = serving_view(wh), key
             return self._serving
 
+    def current_serving(self) -> ServingView | None:
+        """The serving view if it is built for the current data (no query, no waiting), else None."""
+        view = self._serving
+        if view is not None and self._serving_key == (id(self.ws.warehouse), self.jobs.data_version):
+            return view
+        return None
+
     def warm(self) -> None:
         """Build the serving view now (server start), so that the first requests do not wait for it."""
         try:

@@ -13,8 +13,13 @@ from crmscore.workspace import Workspace
 users_app = typer.Typer(help="Manage users of the server: add, list, disable.", no_args_is_help=True)
 
 
-def serve_workspace(path: Path | str | None, host: str | None = None, port: int | None = None) -> None:
-    """Serve the workspace at ``path`` with uvicorn until stopped, holding the workspace's server lock."""
+def serve_workspace(path: Path | str | None, host: str | None = None, port: int | None = None,
+                    access_log: bool = False) -> None:
+    """Serve the workspace at ``path`` with uvicorn until stopped, holding the workspace's server lock.
+
+    uvicorn runs on uvloop and the httptools parser when they are installed (both are dependencies); the
+    access log (one line per request, a measurable cost under load) is off unless ``access_log``.
+    """
     import uvicorn
 
     from crmscore.app import create_app
@@ -26,19 +31,32 @@ def serve_workspace(path: Path | str | None, host: str | None = None, port: int 
     ws.acquire_server_lock(url)
     try:
         console.print(f"crmscore serving {ws.path} at [bold]{url}[/] (API reference: {url}/docs)")
-        uvicorn.run(create_app(ws), host=bind_host, port=bind_port, log_level="info", proxy_headers=True)
+        uvicorn.run(create_app(ws), host=bind_host, port=bind_port, log_level="info", proxy_headers=True,
+                    access_log=access_log, loop=_event_loop(), http="auto")
     finally:
         ws.release_server_lock()
         ws.close()
+
+
+def _event_loop() -> str:
+    """uvicorn's event loop: uvloop when importable (a dependency; absent on Windows), else asyncio."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
 
 
 def serve(
     workspace: WorkspaceOption = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default: CRMSCORE_HOST, 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default: CRMSCORE_PORT, 8000).")] = None,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log",
+                                             help="Log one line per request (off by default: it costs under load; "
+                                                  "the audit log records logins and changes either way).")] = False,
 ) -> None:
     """Run the REST API (and dashboard) on this workspace; the workspace is locked while it runs."""
-    serve_workspace(workspace, host, port)
+    serve_workspace(workspace, host, port, access_log=access_log)
 
 
 @users_app.command("add")
