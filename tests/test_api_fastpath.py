@@ -1,0 +1,149 @@
+"""The hot routes' fast path (crmscore.app.api.customers): warm requests are answered on the event loop from the
+serving view, without a database, and give the same bytes as the worker-thread path and FastAPI's encoder."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
+
+from crmscore.app import create_app
+from crmscore.app.api.customers import json_response
+from crmscore.app.auth import create_token
+from crmscore.app.permissions import Principal
+from crmscore.app.state import AppState
+from crmscore.app.testing import insert_rows
+from crmscore.app.users import create_user, find_user
+from crmscore.services.snapshots import write_snapshot
+from crmscore.workspace import Workspace
+
+N = 120
+USERS = {"admin": {"role": "admin", "scope": "company", "can_view_personal_data": True},
+         "analyst": {"role": "analyst", "scope": "company"},
+         "mgr": {"role": "manager", "scope": "department_tree", "department": "Sales/East"},
+         "rep": {"role": "rep", "scope": "self", "owner_id": "r1"}}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, dict[str, str]]]:
+    """One snapshot, no score points and no activity: every detail can take the fast path."""
+    rng = random.Random(3)
+    ws = Workspace.init(tmp_path_factory.mktemp("fastpath") / "ws")
+    wh = ws.warehouse
+    insert_rows(wh, "owners", [{"owner_id": f"r{i}", "name": f"Rep {i}",
+                                "department": ["Sales/East/A", "Sales/East", "Sales/West"][i % 3]} for i in range(5)])
+    insert_rows(wh, "customers", [
+        {"customer_id": f"c{i:04d}", "name": None if i % 31 == 0 else f"{rng.choice(['Acme', '上海', 'Beta'])} {i}",
+         "owner_id": f"r{i % 5}", "type": "B2B", "phone": f"138{i:08d}" if i % 4 else None,
+         "email": f"c{i}@example.com", "annual_revenue": Decimal(f"{i * 1000}.25") if i % 3 else None,
+         "created_on": date(2023, 1, 1) + timedelta(days=i % 40)} for i in range(N)])
+    scores = [None if i % 13 == 0 else float("nan") if i % 17 == 0 else float(rng.randrange(60)) for i in range(N)]
+    write_snapshot(wh, as_of=date(2024, 6, 30), meta={"created_by": "test"}, customers=pa.table({
+        "customer_id": [f"c{i:04d}" for i in range(N)], "score": scores,
+        "grade": [rng.choice(["A", "B", None]) for _ in range(N)],
+        "rfm_segment": [rng.choice(["Champions", "New"]) for _ in range(N)],
+        "churn_risk": [round(rng.random(), 2) for _ in range(N)]}))
+    tokens = {}
+    with ws.session() as s:
+        for name, flags in USERS.items():
+            create_user(s, name, "long enough pw", **flags)
+        s.commit()
+        for name in USERS:
+            user = find_user(s, name)
+            assert user is not None
+            tokens[name] = create_token(s, Principal.from_user(user), "t", "test")[1]
+    try:
+        yield ws, tokens
+    finally:
+        ws.close()
+
+
+def _paths(rng: random.Random) -> list[str]:
+    out = []
+    for _ in range(40):
+        params = [f"limit={rng.choice([1, 5, 50])}", f"offset={rng.choice([0, 0, 3, 40, 200])}"]
+        params.append(rng.choice(["", "grade=A", "segment=New", "risk_min=0.5", "q=acme", "q=%E4%B8%8A", "grade=A,B",
+                                  "department=Sales/East", "owner=r1", "risk_min=0.9&risk_max=0.1"]))
+        params.append(rng.choice(["", "sort=-score", "sort=name", "sort=-churn_risk,name", "sort=phone",
+                                  "sort=nope", "sort=created_on"]))
+        out.append("/api/customers?" + "&".join(p for p in params if p))
+    out += [f"/api/customers/c{i:04d}" for i in (0, 1, 2, 13, 17, 31, 44, 119)]
+    return [*out, "/api/customers/nope", "/api/customers/c0001?snapshot_id=unknown"]
+
+
+def _responses(app: Any, tokens: dict[str, str], paths: list[str]) -> list[tuple[str, int, bytes]]:
+    with TestClient(app) as client:
+        return [(user, r.status_code, r.content)
+                for user, token in tokens.items() for path in paths
+                for r in [client.get(path, headers={"Authorization": f"Bearer {token}"})]]
+
+
+def test_fast_path_answers_like_the_worker_thread(served: tuple[Workspace, dict[str, str]],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    ws, tokens = served
+    paths = _paths(random.Random(11))
+    fast = _responses(create_app(ws), tokens, paths)
+    with monkeypatch.context() as patch:
+        patch.setattr(AppState, "current_serving", lambda _self: None)  # every request in a worker thread
+        slow = _responses(create_app(ws), tokens, paths)
+    assert fast == slow
+    statuses = {status for _user, status, _body in fast}
+    assert {200, 404, 422} <= statuses  # found, out of scope or unknown, invalid sort or risk range
+
+
+def test_warm_requests_use_no_reader_and_cold_ones_do(served: tuple[Workspace, dict[str, str]],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    ws, tokens = served
+    readers = []
+    original = AppState.reader
+
+    def counting(self: AppState) -> Any:
+        readers.append(1)
+        return original(self)
+
+    monkeypatch.setattr(AppState, "reader", counting)
+    app = create_app(ws)
+    auth = {"Authorization": f"Bearer {tokens['mgr']}"}
+    with TestClient(app) as client:  # the lifespan builds the serving view
+        readers.clear()
+        first = client.get("/api/customers?sort=-churn_risk,name&grade=A", headers=auth)
+        assert first.status_code == 200 and len(readers) == 1  # a new order and set: computed in a thread
+        again = client.get("/api/customers?sort=-churn_risk,name&grade=A&offset=1", headers=auth)
+        detail = client.get("/api/customers/c0001", headers=auth)
+        assert (again.status_code, detail.status_code) == (200, 200)
+        assert len(readers) == 1  # warm: answered from the serving view alone
+        assert again.json()["items"] == first.json()["items"][1:]
+        assert detail.headers["content-type"] == "application/json"
+
+
+def test_detail_with_activity_reads_the_warehouse(tmp_path: Any) -> None:
+    from crmscore.app.testing import password_for, seed_scope_workspace
+
+    ws = Workspace.init(tmp_path / "ws")
+    try:
+        seed_scope_workspace(ws)
+        with TestClient(create_app(ws)) as client:
+            client.post("/api/auth/login", json={"username": "rep_a", "password": password_for("rep_a")})
+            body = client.get("/api/customers/c1").json()
+            assert body["activity"]["orders"]["count"] > 0 and body["points"]
+            assert client.get("/api/customers/c3").status_code == 404  # another rep's customer
+    finally:
+        ws.close()
+
+
+def test_json_matches_fastapis_encoder() -> None:
+    """FastAPI serialises a ``dict[str, Any]`` return value with pydantic; the fast path's orjson bytes are the
+    same, including datetimes (UTC as Z), non-ASCII text, NaN and decimals."""
+    body = {"floats": [1, None, 2.5, 1e16, 1e-7, 0.1 + 0.2, -0.0, 2**60], "day": date(2024, 1, 2),
+            "naive": datetime(2024, 1, 2, 3, 4, 5, 120), "utc": datetime(2024, 1, 2, 3, 4, 5, 999999, tzinfo=UTC),
+            "cst": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=8))),
+            "text": 'é上海\u2028"\\</', "nan": float("nan"), "inf": float("-inf"), "money": Decimal("1.50"),
+            "nested": {"a": [{"b": True}], "empty": {}}}
+    assert json_response(body).body == TypeAdapter(dict[str, Any]).dump_json(body)
