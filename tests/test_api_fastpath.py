@@ -25,7 +25,7 @@ from crmscore.services.snapshots import write_snapshot
 from crmscore.workspace import Workspace
 
 N = 120
-USERS = {"admin": {"role": "admin", "scope": "company", "can_view_personal_data": True},
+USERS: dict[str, dict[str, Any]] = {"admin": {"role": "admin", "scope": "company", "can_view_personal_data": True},
          "analyst": {"role": "analyst", "scope": "company"},
          "mgr": {"role": "manager", "scope": "department_tree", "department": "Sales/East"},
          "rep": {"role": "rep", "scope": "self", "owner_id": "r1"}}
