@@ -12,7 +12,8 @@ from crmscore.app.errors import FieldError
 
 __all__ = ["IdPath", "clean_text", "clean_texts"]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# control characters and lone surrogates (not encodable as UTF-8)
+_CONTROL = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 MAX_TEXT = 200
 
 # Database ids: bounded so that huge numbers are a 422, not an overflow in the database driver.
@@ -25,7 +26,7 @@ def clean_text(field: str, value: str | None) -> str | None:
         return None
     if len(value) > MAX_TEXT:
         raise FieldError([(field, f"at most {MAX_TEXT} characters")])
-    if _CONTROL.search(value) or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if _CONTROL.search(value):
         raise FieldError([(field, "must not contain control characters")])
     return value
 
