@@ -56,13 +56,15 @@ def test_supervised_model_on_synthetic_data(synthetic: dict[str, object]) -> Non
     assert reasons.groupby("customer_id")["impact"].apply(lambda s: s.is_monotonic_decreasing).all()
     assert set(reasons["direction"]) <= {"higher", "lower", "missing"}
     assert reasons["text_zh"].str.contains("风险").all() and reasons["text_en"].str.contains("risk").all()
-    # the impact is what the model says: replacing the feature by its median lowers the raw risk by that much
+    # the attributions split the model's own log-odds, and the impact is the risk drop without that share
     row = reasons.iloc[0]
     x = frame.set_index("customer_id").loc[[row["customer_id"]], model.feature_names_].to_numpy(dtype=float)
     j = model.feature_names_.index(row["feature"])
-    x_median = x.copy()
-    x_median[0, j] = model.medians_[j]
-    assert model._raw_risk(x)[0] - model._raw_risk(x_median)[0] == pytest.approx(row["impact"])
+    contrib = model._path_contributions(x)
+    raw = model._raw_risk(x)[0]
+    assert contrib[0].sum() == pytest.approx(np.log(raw / (1 - raw)), abs=1e-4)
+    without = 1 / (1 + np.exp(-(contrib[0].sum() - contrib[0, j])))
+    assert raw - without == pytest.approx(row["impact"], abs=1e-5)
 
 
 def test_short_history_falls_back_to_p_alive(caplog: pytest.LogCaptureFixture) -> None:
@@ -102,7 +104,7 @@ def test_custom_feature_function_is_the_integration_seam() -> None:
 def test_evaluation_report_on_cdnow() -> None:
     ev = evaluate_churn(cdnow_orders(), "1998-06-30", features="simple")
     assert ev.test_origin == "1998-04-01" and ev.customers == 2349  # customers with a sale by 1998-04-01
-    assert list(ev.table["method"]) == ["supervised (HistGradientBoosting)", "1 - P(alive) (BG/NBD)",
+    assert list(ev.table["method"]) == ["supervised (XGBoost)", "1 - P(alive) (BG/NBD)",
                                         "recency rule (days since last purchase)"]
     assert ev.table[["roc_auc", "pr_auc", "brier"]].apply(lambda c: c.between(0, 1)).all().all()
     supervised = ev.table.iloc[0]

@@ -20,7 +20,7 @@ from crmscore.cli.main import app
 from crmscore.services.customers import customer_360
 from crmscore.services.jobs import list_jobs
 from crmscore.services.migration import migration
-from crmscore.services.pipeline import run_scoring
+from crmscore.services.pipeline import run_backfill, run_scoring
 from crmscore.services.snapshots import customers_table, list_snapshots, points_table
 from crmscore.synth import generate
 from crmscore.workspace import Workspace
@@ -116,12 +116,36 @@ def test_backfill_and_migration_margins(tmp_path: Path) -> None:
         # RFM edges come from the reference (first) snapshot, so scores compare across snapshots
         infos = list_snapshots(ws2.warehouse)
         assert len({json.dumps(i.params["rfm"]) for i in infos}) == 1
+        # one churn model for the whole range (refitted every churn_refit_months = 6 months), fitted as of
+        # its first date; every snapshot says which fit it used
+        churn = [i.params["churn"] for i in sorted(infos, key=lambda i: i.as_of)]
+        assert [c["mode"] for c in churn] == ["supervised"] * 3
+        assert [c["fitted_as_of"] for c in churn] == ["2024-01-31"] * 3
+
+
+def test_backfill_is_reproducible_and_refits_on_schedule(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    _load_synthetic(ws, 200, seed=5)
+    ws.settings.churn_refit_months = 2
+    days = [dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2024, 3, 31)]
+    first = run_backfill(ws, days)
+    again = run_backfill(ws, days)
+    assert [i.params["churn"]["fitted_as_of"] for i in first] == ["2024-01-31", "2024-01-31", "2024-03-31"]
+    for a, b in zip(first, again, strict=True):
+        assert a.params["churn"] == b.params["churn"]
+        ta = customers_table(ws.warehouse, a.snapshot_id).to_pandas().sort_values("customer_id")
+        tb = customers_table(ws.warehouse, b.snapshot_id).to_pandas().sort_values("customer_id")
+        pd.testing.assert_frame_equal(ta.reset_index(drop=True), tb.reset_index(drop=True))
+    # a single run fits its own model as of its date
+    single = run_scoring(ws, as_of=days[1])
+    assert single.params["churn"]["fitted_as_of"] == "2024-02-29"
+    ws.close()
 
 
 _SCORE_SCRIPT = """
 import sys
 from crmscore.workspace import Workspace
-from crmscore.services.pipeline import run_scoring
+from crmscore.services.pipeline import run_backfill, run_scoring
 ws = Workspace(sys.argv[1])
 print("started", flush=True)
 run_scoring(ws, created_by="victim")

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
         Decimal("50"), description="Service cost charged per support ticket in profitability metrics.")
     rfm_bins: int = Field(5, ge=2, le=10, description="Number of quantile bins for R, F and M scores.")
     churn_horizon_days: int = Field(90, gt=0, description="Churn label horizon h: no purchase in (t, t+h].")
+    churn_refit_months: int = Field(
+        6, ge=1, description="In a backfill (crmscore score --from/--to), the churn model fitted for one as-of date "
+        "is reused for the following dates of the next N months, then refitted.")
     score_schedule: str | None = Field(
         None, description="Cron expression (5 fields) for scheduled re-scoring by the server, e.g. '0 2 * * *'.")
     snapshot_retention: int = Field(0, ge=0, description="Keep this many newest snapshots (0 keeps all).")

@@ -20,7 +20,7 @@ from crmscore.services.customers import (
     resolve_snapshot,
     result_table,
 )
-from crmscore.services.pipeline import run_scoring
+from crmscore.services.pipeline import run_backfill, run_scoring
 
 DateOption = Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="As-of date (YYYY-MM-DD).")]
 
@@ -59,15 +59,20 @@ def score(
         dates = list(_month_ends(from_.date(), to.date()))
         if not dates:
             raise CrmscoreError("no month end between --from and --to", "widen the range")
-    infos = []
+    infos: list[Any] = []
     with open_workspace(workspace) as ws, Progress(
             TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err_console,
             disable=json_out, transient=True) as bar:
         task = bar.add_task("scoring", total=len(dates))
-        for i, day in enumerate(dates):
-            def progress(stage: str, fraction: float, i: int = i, day: dt.date | None = day) -> None:
-                bar.update(task, completed=i + fraction, description=f"{day or 'latest'}: {stage}")
-            infos.append(run_scoring(ws, as_of=day, scorecard=scorecard, created_by="cli", progress=progress))
+        if len(dates) > 1:
+            def backfill_progress(i: int, day: dt.date, stage: str, fraction: float) -> None:
+                bar.update(task, completed=i + fraction, description=f"{day}: {stage}")
+            infos = run_backfill(ws, [d for d in dates if d is not None], scorecard=scorecard, created_by="cli",
+                                 progress=backfill_progress)
+        else:
+            def progress(stage: str, fraction: float, day: dt.date | None = dates[0]) -> None:
+                bar.update(task, completed=fraction, description=f"{day or 'latest'}: {stage}")
+            infos.append(run_scoring(ws, as_of=dates[0], scorecard=scorecard, created_by="cli", progress=progress))
     if json_out:
         emit_json([i.to_dict() for i in infos] if len(infos) > 1 else infos[0].to_dict())
         return

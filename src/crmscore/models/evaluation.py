@@ -126,7 +126,7 @@ def evaluate_churn(tables: Mapping[str, Any] | Any, as_of: Any, *, horizon_days:
     recency_prob = _calibrated_recency(sales, calib_origin, horizon_days, scored["recency"].to_numpy())
 
     rows, calibration = [], {}
-    name = "supervised (HistGradientBoosting)" if model.mode_ == "supervised" else "fallback 1 - P(alive)"
+    name = "supervised (XGBoost)" if model.mode_ == "supervised" else "fallback 1 - P(alive)"
     risk = scored["churn_risk"].to_numpy(dtype=np.float64)
     rows.append({"method": name, **score_report(y, risk)})
     calibration[name] = calibration_table(y, risk, bins)

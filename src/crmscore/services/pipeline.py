@@ -36,7 +36,8 @@ from crmscore.settings import Settings
 from crmscore.store.warehouse import Warehouse
 from crmscore.workspace import Workspace
 
-__all__ = ["STAGES", "RunOptions", "input_fingerprint", "model_columns", "run_scoring", "score_tables"]
+__all__ = ["STAGES", "ChurnReuse", "RunOptions", "input_fingerprint", "model_columns", "run_backfill", "run_scoring",
+           "score_tables"]
 
 STAGES = ("features", "models", "scorecard", "write")
 ProgressFn = Callable[[str, float], None]
@@ -148,30 +149,58 @@ def model_columns(orders: ir.Table, as_of: dt.date, options: RunOptions, run: _R
     return out
 
 
+@dataclass
+class ChurnReuse:
+    """The churn model of a backfill: fitted for one as-of date and reused for the dates of the following
+    ``refit_months`` months (``Settings.churn_refit_months``), then fitted again. Deterministic: the same date
+    range gives the same fits. The orders' sales frame is read once for all dates."""
+
+    refit_months: int
+    model: Any = None
+    fitted_as_of: dt.date | None = None
+    sales: pd.DataFrame | None = None
+
+    def model_for(self, as_of: dt.date) -> Any:
+        if self.model is None or self.fitted_as_of is None or as_of < self.fitted_as_of:
+            return None
+        if self.model.mode_ != "supervised":  # the fallback: a longer history may allow the real model
+            return None
+        months = (as_of.year - self.fitted_as_of.year) * 12 + as_of.month - self.fitted_as_of.month
+        return self.model if months < self.refit_months else None
+
+
 def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int, run: _Run,
-                  features: ir.Table | None = None) -> pd.DataFrame:
+                  features: ir.Table | None = None, reuse: ChurnReuse | None = None) -> pd.DataFrame:
     """Per customer churn_risk and its top reasons (en + zh) from the backtested churn model.
 
     ``features``: the run's own feature table as of ``as_of`` (reused for scoring instead of recomputed).
+    ``reuse``: a backfill's model cache (see :class:`ChurnReuse`); without it the model is fitted as of
+    ``as_of``.
     """
     from crmscore.engine.frames import to_frame
-    from crmscore.models.churn import ChurnModel, engine_features, numeric_features
+    from crmscore.models.churn import ChurnModel, engine_features, numeric_features, sales_frame
 
     def feature_fn(tables: Any, day: dt.date) -> pd.DataFrame:
         if features is not None and day == as_of:
             return numeric_features(to_frame(features))
         return engine_features(tables, day)
 
-    model = ChurnModel(horizon_days=horizon_days, features=feature_fn)
     try:
-        model.fit(tables, as_of)
-        risk = model.predict(tables, as_of)
+        sales = reuse.sales if reuse is not None and reuse.sales is not None else sales_frame(tables)
+        model = reuse.model_for(as_of) if reuse is not None else None
+        fitted_as_of = reuse.fitted_as_of if model is not None and reuse is not None else as_of
+        if model is None:
+            model = ChurnModel(horizon_days=horizon_days, features=feature_fn).fit(tables, as_of, sales=sales)
+            if reuse is not None:
+                reuse.model, reuse.fitted_as_of, reuse.sales = model, as_of, sales
+        model.features = feature_fn
+        risk = model.predict(tables, as_of, sales=sales)
     except CrmscoreError as exc:
         run.notices.append(f"churn risk left empty: {exc.message}")
         return pd.DataFrame({"customer_id": pd.Series(dtype="string")})
     if getattr(model, "notice_", None):
         run.notices.append(str(model.notice_))
-    run.params["churn"] = {"mode": model.mode_, "horizon_days": horizon_days,
+    run.params["churn"] = {"mode": model.mode_, "horizon_days": horizon_days, "fitted_as_of": str(fitted_as_of),
                            "origins": [str(o) for o in getattr(model, "origins_", [])]}
     reasons_en = [c for c in risk.columns if c.startswith("reason_") and not c.endswith("_zh")]
     out = pd.DataFrame({"customer_id": risk["customer_id"].astype(str),
@@ -187,11 +216,12 @@ Card = tuple[Any, int | None, str | None]  # (spec, published version or None, c
 
 def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = None,
                  progress: ProgressFn | None = None, cards: list[Card] | None = None,
-                 settings: Settings | None = None) -> tuple[ir.Table, ir.Table | None, _Run]:
+                 settings: Settings | None = None,
+                 churn_reuse: ChurnReuse | None = None) -> tuple[ir.Table, ir.Table | None, _Run]:
     """Compute (customers, points) as warehouse expressions for one as-of date, without writing anything.
 
     ``cards``: the scorecards of this run, the default first. Each customer is scored by the first of the
-    others whose ``applies_to`` covers it, else by the default.
+    others whose ``applies_to`` covers it, else by the default. ``churn_reuse``: see :class:`ChurnReuse`.
     """
     options = options or RunOptions()
     settings = settings or Settings()
@@ -208,7 +238,8 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
         customers = customers.cache()
     with run.stage("models", progress, 1):
         models = model_columns(tables["orders"], as_of, options, run)
-        churn = churn_columns(tables, as_of, settings.churn_horizon_days, run, features=customers)
+        churn = churn_columns(tables, as_of, settings.churn_horizon_days, run, features=customers,
+                              reuse=churn_reuse)
         if len(churn.columns) > 1:
             models = churn if len(models.columns) <= 1 else models.merge(churn, on="customer_id", how="outer")
         if len(models.columns) > 1:
@@ -251,7 +282,8 @@ def _score_with_cards(customers: ir.Table, cards: list[Card]) -> tuple[ir.Table,
 
 def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: str | None = None,
                 created_by: str | None = None, progress: ProgressFn | None = None,
-                options: RunOptions | None = None, record_job: bool = True) -> SnapshotInfo:
+                options: RunOptions | None = None, record_job: bool = True,
+                churn_reuse: ChurnReuse | None = None) -> SnapshotInfo:
     """Score the workspace for ``as_of`` (default: the latest order date) and write one snapshot.
 
     The run is recorded in the ``jobs`` table unless ``record_job`` is False (the server's job queue records
@@ -267,7 +299,7 @@ def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: st
     params = {"as_of": day.isoformat(), "scorecard": options.scorecard}
     caches_before = wh.cache_names()
     try:
-        info = _run(ws, wh, day, options, params, progress, record_job)
+        info = _run(ws, wh, day, options, params, progress, record_job, churn_reuse)
     finally:
         wh.release_caches(keep=caches_before)  # this run's temporary tables, not other threads'
     apply_retention(wh, ws.settings.snapshot_retention)
@@ -275,7 +307,7 @@ def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: st
 
 
 def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params: dict[str, Any],
-         progress: ProgressFn | None, record_job: bool) -> SnapshotInfo:
+         progress: ProgressFn | None, record_job: bool, churn_reuse: ChurnReuse | None) -> SnapshotInfo:
     recorder = recorded_job(ws, "score", params, created_by=options.created_by) if record_job else nullcontext()
     with recorder as job:
         cards = _scorecards_for_run(ws, options.scorecard)
@@ -287,7 +319,7 @@ def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params
             if progress:
                 progress(stage, fraction)
 
-        customers, points, run = score_tables(wh, day, options, report, cards, ws.settings)
+        customers, points, run = score_tables(wh, day, options, report, cards, ws.settings, churn_reuse)
         report("write", 3 / len(STAGES))
         start = time.perf_counter()
         fingerprint = input_fingerprint(wh)
@@ -301,6 +333,26 @@ def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params
         info.timings["write"] = round(time.perf_counter() - start, 3)
         report("done", 1.0)
     return info
+
+
+def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = None, created_by: str | None = None,
+                 progress: Callable[[int, dt.date, str, float], None] | None = None) -> list[SnapshotInfo]:
+    """One snapshot per as-of date, oldest first, sharing the work the dates have in common.
+
+    Each snapshot is a complete :func:`run_scoring` run (its own job record; a failure stops the backfill and
+    keeps the snapshots already written). The churn model is fitted for the first date and reused for the
+    following ``churn_refit_months`` months (see :class:`ChurnReuse`); each snapshot records its model's
+    ``fitted_as_of``.
+    """
+    reuse = ChurnReuse(refit_months=ws.settings.churn_refit_months)
+    infos = []
+    for i, day in enumerate(sorted(dates)):
+        def report(stage: str, fraction: float, i: int = i, day: dt.date = day) -> None:
+            if progress:
+                progress(i, day, stage, fraction)
+        infos.append(run_scoring(ws, as_of=day, scorecard=scorecard, created_by=created_by, progress=report,
+                                 churn_reuse=reuse))
+    return infos
 
 
 def _scorecards_for_run(ws: Workspace, ref: str | None) -> list[Card]:
