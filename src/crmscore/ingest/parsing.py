@@ -56,6 +56,7 @@ __all__ = [
     "parse_amounts",
     "parse_dates",
     "parse_values",
+    "plain_text_sql",
     "quote_ident",
     "sql_literal",
     "text_sql",
@@ -131,20 +132,35 @@ def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# What the cleaning strips from either end of a value (RE2's \s is [\t\n\f\r ]).
+_STRIPPED = ("\t", "\n", "\f", "\r", " ", "\u00a0", "\u3000", "\ufeff")
+
+
+def _ends_stripped(expr: str) -> str:
+    # ends_with() compares bytes at the end: far cheaper than taking the last character (expr[-1]).
+    return "(" + " OR ".join(f"ends_with({expr}, {sql_literal(ch)})" for ch in _STRIPPED) + ")"
+
+
+def plain_text_sql(expr: str) -> str:
+    """A condition true only for values that :func:`clean_text_sql` returns unchanged (most values): not empty,
+    the first character between 33 and 159 and the last one not stripped. NULL for NULL."""
+    return f"(ascii({expr}) BETWEEN 33 AND 159 AND NOT {_ends_stripped(expr)})"
+
+
 def clean_text_sql(expr: str) -> str:
-    """Trimmed text, with empty strings as NULL (values without blanks at either end pass untouched)."""
+    """Trimmed text, with empty strings as NULL (values without blanks at either end pass untouched).
+
+    >>> _run([" a ", "b", "", "\u3000华为\t", "华为", None], clean_text_sql("v"))
+    ['a', 'b', None, '华为', '华为', None]
+    """
     # Not `IN (...)`: DuckDB plans a list of constants as a join, evaluated for every row of a view even where
     # the column is not read. Characters up to 32 and the Unicode blanks go through the regular expression.
-    def blank(ch: str) -> str:
-        return f"(ascii({ch}) <= 32 OR ascii({ch}) = 160 OR ascii({ch}) = 12288 OR ascii({ch}) = 65279)"
-
-    # The first test passes most values with one look at each end (no blank is between 33 and 159); DuckDB does
-    # not share the repeated ascii() calls of the exact test inside CASE, so it runs only for the rest.
-    def plain(ch: str) -> str:
-        return f"ascii({ch}) BETWEEN 33 AND 159"
-
-    return (f"(CASE WHEN {expr} = '' THEN NULL WHEN {plain(expr)} AND {plain(expr + '[-1]')} THEN {expr} "
-            f"WHEN {blank(expr)} OR {blank(expr + '[-1]')} "
+    # The first test passes most values with two cheap looks (the first character, the bytes at the end); the
+    # second sends values with a blank at either end to the regular expression; the rest are returned as they are.
+    first = f"ascii({expr})"
+    blank_first = f"({first} <= 32 OR {first} = 160 OR {first} = 12288 OR {first} = 65279)"
+    return (f"(CASE WHEN {plain_text_sql(expr)} THEN {expr} "
+            f"WHEN {blank_first} OR {_ends_stripped(expr)} "
             f"THEN NULLIF(regexp_replace({expr}, '^{_BLANK_RE}+|{_BLANK_RE}+$', '', 'g'), '') ELSE {expr} END)")
 
 
@@ -283,7 +299,8 @@ def text_sql(raw: str, identifier: bool = False) -> str:
     into every reference: values that need no cleaning (the usual case) pass with two cheap tests."""
     if not identifier:
         return clean_text_sql(raw)
-    return f"(CASE WHEN {raw} LIKE '%.0' THEN {id_sql(clean_text_sql(raw))} ELSE {clean_text_sql(raw)} END)"
+    return (f"(CASE WHEN {plain_text_sql(raw)} AND NOT ends_with({raw}, '.0') THEN {raw} "
+            f"WHEN {raw} LIKE '%.0' THEN {id_sql(clean_text_sql(raw))} ELSE {clean_text_sql(raw)} END)")
 
 
 def fast_sql(raw: str, table: str, column: Column) -> str | None:
@@ -308,7 +325,9 @@ def fast_sql(raw: str, table: str, column: Column) -> str | None:
         return f"(CASE WHEN {no_hex} AND isfinite(TRY_CAST({raw} AS DOUBLE)) THEN TRY_CAST({raw} AS DOUBLE) END)"
     if column.type in ("timestamp", "date"):
         # ISO without an offset or zone (TRY_CAST would ignore one): ends in a digit, no '+', no '-' after the date.
-        ts = (f"(CASE WHEN ascii({raw}[-1]) BETWEEN 48 AND 57 AND NOT contains({raw}, '+') "
+        # (ends_with() of each digit is cheaper than taking the last character.)
+        digit_end = " OR ".join(f"ends_with({raw}, '{d}')" for d in range(10))
+        ts = (f"(CASE WHEN ({digit_end}) AND NOT contains({raw}, '+') "
               f"AND NOT contains(substr({raw}, 11), '-') THEN TRY_CAST({raw} AS TIMESTAMP) END)")
         return ts if column.type == "timestamp" else f"CAST({ts} AS DATE)"
     if column.type == "boolean":

@@ -157,7 +157,8 @@ def prepare(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, mappi
     fast = {f: fs for f, e in raw_in.items() if not is_text(f) and f not in special
             and (fs := fast_sql(e, columns[f][0], columns[f][1])) is not None}
     as_view = not windowed and all(is_text(f) or f in special or f in fast for f in raw_in)
-    if as_view and fast:
+    # (The one-pass load (lazy) skips this sample: its guard stops at the first such value anyway.)
+    if as_view and fast and not lazy:
         tests = " OR ".join(f"({fs} IS NULL AND {raw_in[f]} IS NOT NULL)" for f, fs in fast.items())
         as_view = not con.execute(f"SELECT count(*) FROM (SELECT * FROM {staged.table} LIMIT {_PROBE_ROWS}) "
                                   f"WHERE {tests}").fetchone()[0]  # type: ignore[index]
