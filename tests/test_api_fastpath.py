@@ -147,3 +147,30 @@ def test_json_matches_fastapis_encoder() -> None:
             "text": 'é上海\u2028"\\</', "nan": float("nan"), "inf": float("-inf"), "money": Decimal("1.50"),
             "nested": {"a": [{"b": True}], "empty": {}}}
     assert json_response(body).body == TypeAdapter(dict[str, Any]).dump_json(body)
+
+
+@pytest.mark.parametrize("scan_rows", [0, 10**9], ids=["index", "scan"])
+def test_name_search_with_or_without_the_index_is_a_substring_match(monkeypatch: pytest.MonkeyPatch,
+                                                                     scan_rows: int) -> None:
+    """The trigram index only narrows the candidates: the answer is the plain substring match, for every row
+    set (the index is used for sets larger than _SCAN_ROWS and when the rarest trigram has fewer rows)."""
+    import numpy as np
+
+    from crmscore.app import serving
+    from crmscore.app.serving import ServingView
+
+    monkeypatch.setattr(serving, "_SCAN_ROWS", scan_rows)
+    rng = random.Random(5)
+    words = ["acme", "上海贸易", "ärger", "customer", "12", "3", "beta co", ""]
+    names = [None if i % 23 == 0 else " ".join(rng.choice(words) for _ in range(3)) for i in range(600)]
+    view = ServingView(pa.table({"customer_id": [f"c{i}" for i in range(600)], "name": names}), snapshot=None,
+                       snapshots=[], customer_columns=frozenset({"customer_id", "name"}))
+    try:
+        for text in ["acme", "海贸", "customer 12", "ärger 3", "r 1", "zz", "a", "12 3"]:
+            for rows in [None, np.arange(0, 600, 3), np.arange(0, 600, 97), np.array([], dtype=np.int64)]:
+                lowered = [(name or "").lower() if name is not None else None for name in names]
+                expected = [i for i in (range(600) if rows is None else rows.tolist())
+                            if (low := lowered[i]) is not None and text in low]
+                assert view.search(rows, text).tolist() == expected, (text, rows)
+    finally:
+        view.close()

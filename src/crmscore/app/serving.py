@@ -60,7 +60,7 @@ _SETS = 256  # cached (scope, filter) row sets
 _ORDERS = 24  # cached sort permutations (2 int64 arrays of N rows each)
 _ORDERED_ROWS = 16  # cached sets in a sort order: at most this many times N positions (int32) in all
 _GRAM = 3  # bytes per n-gram of the name-search index
-_SCAN_ROWS = 50_000  # smaller sets are searched without the index
+_SCAN_ROWS = 500  # smaller sets are searched without the index
 _CACHED_ONLY: ContextVar[bool] = ContextVar("crmscore_serving_cached_only", default=False)
 
 
@@ -193,6 +193,7 @@ class ServingView:
             and any(check(self._table.schema.field(c).type) for check in numeric)}
         self._arrow_columns = [c for c in self.columns if c not in self._null_columns
                                and c not in self._numpy_columns]
+        self.unclean_columns = [c for c in self.unclean_columns if c not in self._null_columns]
         self._visible = self._table.select(self._arrow_columns)
         self._by_id: tuple[pa.Array, np.ndarray, int] | None = None
         self._memo = _Lru(4096)
@@ -285,7 +286,10 @@ class ServingView:
                 if best is None or hi - lo < len(best):
                     best = grams[lo:hi]
             assert best is not None
-            candidates = best.astype(np.int64) if rows is None else best[_members(rows, best)].astype(np.int64)
+            if rows is None:
+                candidates = best.astype(np.int64)
+            elif len(best) < len(rows):  # the rarest trigram's rows are fewer than the set: check those
+                candidates = best[_members(rows, best)].astype(np.int64)
         names = self._names if candidates is None else self._names.take(pa.array(candidates))
         hit = np.flatnonzero(pc.fill_null(pc.match_substring(names, text), False).to_numpy(zero_copy_only=False))
         return hit if candidates is None else candidates[hit]
