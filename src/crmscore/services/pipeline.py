@@ -182,8 +182,12 @@ def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int
 
     def feature_fn(tables: Any, day: dt.date) -> pd.DataFrame:
         if features is not None and day == as_of:
-            return numeric_features(to_frame(features))
+            wanted = getattr(model, "feature_names_", None)  # a fitted model reads only its own columns
+            cols = ["customer_id", *[c for c in wanted if c in features.columns]] if wanted else features.columns
+            return numeric_features(to_frame(features.select(*cols)))
         return engine_features(tables, day)
+
+    model: Any = None
 
     try:
         sales = reuse.sales if reuse is not None and reuse.sales is not None else sales_frame(tables)
@@ -205,9 +209,17 @@ def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int
     reasons_en = [c for c in risk.columns if c.startswith("reason_") and not c.endswith("_zh")]
     out = pd.DataFrame({"customer_id": risk["customer_id"].astype(str),
                         "churn_risk": np.round(risk["churn_risk"].astype(float), 6)})
-    out["churn_reasons"] = risk[reasons_en].apply(lambda r: "; ".join(t for t in r if t), axis=1)
-    out["churn_reasons_zh"] = risk[[f"{c}_zh" for c in reasons_en]].apply(
-        lambda r: "；".join(t for t in r if t), axis=1)
+    out["churn_reasons"] = _joined(risk[reasons_en], "; ")
+    out["churn_reasons_zh"] = _joined(risk[[f"{c}_zh" for c in reasons_en]], "；")
+    return out
+
+
+def _joined(texts: pd.DataFrame, sep: str) -> pd.Series:
+    """Each row's non-empty texts joined by ``sep`` (vectorised: a row-wise apply costs seconds at 100k)."""
+    out = pd.Series("", index=texts.index, dtype=object)
+    for col in texts.columns:
+        part = texts[col].fillna("").astype(str)
+        out = out.where(part == "", out.where(out == "", out + sep) + part)
     return out
 
 
