@@ -136,9 +136,16 @@ def test_backfill_is_reproducible_and_refits_on_schedule(tmp_path: Path) -> None
         ta = customers_table(ws.warehouse, a.snapshot_id).to_pandas().sort_values("customer_id")
         tb = customers_table(ws.warehouse, b.snapshot_id).to_pandas().sort_values("customer_id")
         pd.testing.assert_frame_equal(ta.reset_index(drop=True), tb.reset_index(drop=True))
-    # a single run fits its own model as of its date
+    # a single run fits its own model as of its date ...
     single = run_scoring(ws, as_of=days[1])
     assert single.params["churn"]["fitted_as_of"] == "2024-02-29"
+    # ... and where the models agree, a single run and the backfill (scorecards compiled once) agree exactly
+    alone = run_scoring(ws, as_of=days[0])
+    for table in (customers_table, points_table):
+        ta, tb = table(ws.warehouse, first[0].snapshot_id).to_pandas(), table(ws.warehouse, alone.snapshot_id).to_pandas()
+        keys = [c for c in ("customer_id", "dimension", "criterion") if c in ta.columns]
+        pd.testing.assert_frame_equal(ta.sort_values(keys).reset_index(drop=True),
+                                      tb.sort_values(keys).reset_index(drop=True))
     ws.close()
 
 

@@ -32,6 +32,7 @@ caps the grade, and the score just below the next better band, with a negative p
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -218,7 +219,10 @@ def _kth_largest(t: ir.Table, keys: list[str], k: str, name: str) -> ir.Table:
     # DuckDB keeps each layer's columns; PostgreSQL (and Spark) flatten the nested selects and substitute every
     # column by its expression, which doubles at each layer (24 GB of planner memory for 16 keys): there the
     # input and every third layer are materialised.
-    inline = t._find_backend(use_default=True).name == "duckdb"
+    try:
+        inline = t._find_backend(use_default=True).name == "duckdb"
+    except ibis.common.exceptions.IbisError:  # unbound tables: compiled to DuckDB SQL by the caller
+        inline = True
     if not inline:
         t = t.cache()
     pos: list[ir.IntegerValue | int] = [t[c] for c in keys] + [-1] * (size - len(keys))  # -1 pads
@@ -247,13 +251,14 @@ def _kth_largest(t: ir.Table, keys: list[str], k: str, name: str) -> ir.Table:
 
 
 def score(features: ir.Table, spec: Scorecard, *, catalog: Catalog | None = None, version: int | None = None,
-          id_column: str = "customer_id", cache: bool = False) -> ScoreResult:
+          id_column: str = "customer_id", cache: bool | Callable[[ir.Table], ir.Table] = False) -> ScoreResult:
     """Score every row of ``features`` (one per customer) with ``spec``; see the module docstring.
 
     ``version`` (the published version number, if any) and the spec's content hash are recorded in the
     customers table. ``cache=True`` materialises the per-customer numeric table (scores, grades, dimension
     scores and every criterion's value, percentile, points and maximum) once; ``customers`` and ``points``
-    are then projections of it (worth it when both outputs are written).
+    are then projections of it (worth it when both outputs are written). A callable instead of ``True`` is
+    given that table's expression and returns the table to read instead (e.g. a named table it will hold).
     """
     catalog = resolve_catalog(catalog)
     needed = [id_column, *required_columns(spec)]
@@ -418,7 +423,9 @@ def score(features: ir.Table, spec: Scorecard, *, catalog: Catalog | None = None
         keep += [f"{p.key}_dec"] if p.crit.decay is not None else []
     w4 = w3.select(*keep, **step4)
     wide = w4.mutate(grade=_grade(w4["score"], spec))
-    if cache:
+    if callable(cache):
+        wide = cache(wide)
+    elif cache:
         wide = wide.cache()
 
     meta = {"scorecard": ibis.literal(spec.name), "scorecard_version": ibis.literal(version, type="int64"),

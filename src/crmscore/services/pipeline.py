@@ -36,8 +36,8 @@ from crmscore.settings import Settings
 from crmscore.store.warehouse import Warehouse
 from crmscore.workspace import Workspace
 
-__all__ = ["STAGES", "ChurnReuse", "RunOptions", "input_fingerprint", "model_columns", "run_backfill", "run_scoring",
-           "score_tables"]
+__all__ = ["STAGES", "Backfill", "ChurnReuse", "RunOptions", "input_fingerprint", "model_columns", "run_backfill",
+           "run_scoring", "score_tables"]
 
 STAGES = ("features", "models", "scorecard", "write")
 ProgressFn = Callable[[str, float], None]
@@ -169,6 +169,61 @@ class ChurnReuse:
         return self.model if months < self.refit_months else None
 
 
+@dataclass(frozen=True)
+class _Template:
+    """One compiled scoring plan: SQL run in order for every date whose input table has the same schema."""
+
+    steps: tuple[tuple[str, str], ...]  # (temporary table, SELECT) materialised in order
+    customers_sql: str
+    points_sql: str | None
+
+
+_TEMPLATE_INPUT = "_crmscore_run_input"
+
+
+@dataclass
+class Backfill:
+    """What the dates of one backfill share: the churn model (:class:`ChurnReuse`) and, on DuckDB, the
+    scorecards compiled once to SQL over a named input (compiling the scorecard expressions costs more than
+    running them at 100k customers)."""
+
+    churn: ChurnReuse
+    templates: dict[Any, _Template] = field(default_factory=dict)
+    temp_tables: set[str] = field(default_factory=set)
+
+    def scored(self, wh: Warehouse, customers: ir.Table, cards: list[Card]) -> tuple[ir.Table, ir.Table | None]:
+        key = tuple(customers.schema().items())
+        template = self.templates.get(key)
+        if template is None:
+            template = self.templates[key] = _compile_template(customers.schema(), cards)
+        # a copy, not a view: the run's cached tables are dropped when it ends
+        for name, sql in ((_TEMPLATE_INPUT, f"SELECT * FROM {customers.get_name()}"), *template.steps):
+            wh.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+            self.temp_tables.add(name)
+        points = wh.con.sql(template.points_sql) if template.points_sql is not None else None
+        return wh.con.sql(template.customers_sql), points
+
+    def release(self, wh: Warehouse) -> None:
+        for name in sorted(self.temp_tables):
+            wh.execute(f"DROP TABLE IF EXISTS {name}")
+        self.temp_tables.clear()
+
+
+def _compile_template(schema: Any, cards: list[Card]) -> _Template:
+    steps: list[tuple[str, str]] = []
+
+    def materialise(expr: ir.Table) -> ir.Table:
+        name = f"_crmscore_run_wide_{len(steps)}"
+        steps.append((name, ibis.to_sql(expr, dialect="duckdb")))
+        return ibis.table(expr.schema(), name=name)
+
+    source = ibis.table(schema, name=_TEMPLATE_INPUT)
+    scores, points = _score_with_cards(source, cards, cache=materialise)
+    customers = source.left_join(scores, "customer_id").drop("customer_id_right").order_by("customer_id")
+    return _Template(tuple(steps), ibis.to_sql(customers, dialect="duckdb"),
+                     ibis.to_sql(points, dialect="duckdb") if points is not None else None)
+
+
 def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int, run: _Run,
                   features: ir.Table | None = None, reuse: ChurnReuse | None = None) -> pd.DataFrame:
     """Per customer churn_risk and its top reasons (en + zh) from the backtested churn model.
@@ -229,11 +284,11 @@ Card = tuple[Any, int | None, str | None]  # (spec, published version or None, c
 def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = None,
                  progress: ProgressFn | None = None, cards: list[Card] | None = None,
                  settings: Settings | None = None,
-                 churn_reuse: ChurnReuse | None = None) -> tuple[ir.Table, ir.Table | None, _Run]:
+                 backfill: Backfill | None = None) -> tuple[ir.Table, ir.Table | None, _Run]:
     """Compute (customers, points) as warehouse expressions for one as-of date, without writing anything.
 
     ``cards``: the scorecards of this run, the default first. Each customer is scored by the first of the
-    others whose ``applies_to`` covers it, else by the default. ``churn_reuse``: see :class:`ChurnReuse`.
+    others whose ``applies_to`` covers it, else by the default. ``backfill``: see :class:`Backfill`.
     """
     options = options or RunOptions()
     settings = settings or Settings()
@@ -251,7 +306,7 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
     with run.stage("models", progress, 1):
         models = model_columns(tables["orders"], as_of, options, run)
         churn = churn_columns(tables, as_of, settings.churn_horizon_days, run, features=customers,
-                              reuse=churn_reuse)
+                              reuse=backfill.churn if backfill is not None else None)
         if len(churn.columns) > 1:
             models = churn if len(models.columns) <= 1 else models.merge(churn, on="customer_id", how="outer")
         if len(models.columns) > 1:
@@ -260,7 +315,9 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
             customers = customers.cache()
     points = None
     with run.stage("scorecard", progress, 2):
-        if cards:
+        if cards and backfill is not None and wh.dialect == "duckdb":
+            customers, points = backfill.scored(wh, customers, cards)
+        elif cards:
             scores, points = _score_with_cards(customers, cards)
             customers = customers.left_join(scores, "customer_id").drop("customer_id_right")
             run.params["scorecards"] = [{"name": spec.name, "version": version, "hash": digest}
@@ -268,7 +325,8 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
     return customers, points, run
 
 
-def _score_with_cards(customers: ir.Table, cards: list[Card]) -> tuple[ir.Table, ir.Table]:
+def _score_with_cards(customers: ir.Table, cards: list[Card],
+                      cache: bool | Callable[[ir.Table], ir.Table] = True) -> tuple[ir.Table, ir.Table]:
     """Scores and points of every customer, each by its applicable scorecard (see :func:`score_tables`)."""
     from crmscore.scorecards.compile import applies, score
 
@@ -280,7 +338,7 @@ def _score_with_cards(customers: ir.Table, cards: list[Card]) -> tuple[ir.Table,
     results = []
     for spec, version, _digest in cards:
         subset = routed.filter(routed._scorecard == spec.name).drop("_scorecard")
-        results.append(score(subset, spec, version=version, cache=True))
+        results.append(score(subset, spec, version=version, cache=cache))
     if len(results) == 1:
         return results[0].customers, results[0].points
     columns: dict[str, Any] = {}
@@ -295,7 +353,7 @@ def _score_with_cards(customers: ir.Table, cards: list[Card]) -> tuple[ir.Table,
 def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: str | None = None,
                 created_by: str | None = None, progress: ProgressFn | None = None,
                 options: RunOptions | None = None, record_job: bool = True,
-                churn_reuse: ChurnReuse | None = None) -> SnapshotInfo:
+                backfill: Backfill | None = None) -> SnapshotInfo:
     """Score the workspace for ``as_of`` (default: the latest order date) and write one snapshot.
 
     The run is recorded in the ``jobs`` table unless ``record_job`` is False (the server's job queue records
@@ -311,7 +369,7 @@ def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: st
     params = {"as_of": day.isoformat(), "scorecard": options.scorecard}
     caches_before = wh.cache_names()
     try:
-        info = _run(ws, wh, day, options, params, progress, record_job, churn_reuse)
+        info = _run(ws, wh, day, options, params, progress, record_job, backfill)
     finally:
         wh.release_caches(keep=caches_before)  # this run's temporary tables, not other threads'
     apply_retention(wh, ws.settings.snapshot_retention)
@@ -319,7 +377,7 @@ def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: st
 
 
 def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params: dict[str, Any],
-         progress: ProgressFn | None, record_job: bool, churn_reuse: ChurnReuse | None) -> SnapshotInfo:
+         progress: ProgressFn | None, record_job: bool, backfill: Backfill | None) -> SnapshotInfo:
     recorder = recorded_job(ws, "score", params, created_by=options.created_by) if record_job else nullcontext()
     with recorder as job:
         cards = _scorecards_for_run(ws, options.scorecard)
@@ -331,7 +389,7 @@ def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params
             if progress:
                 progress(stage, fraction)
 
-        customers, points, run = score_tables(wh, day, options, report, cards, ws.settings, churn_reuse)
+        customers, points, run = score_tables(wh, day, options, report, cards, ws.settings, backfill)
         report("write", 3 / len(STAGES))
         start = time.perf_counter()
         fingerprint = input_fingerprint(wh)
@@ -354,16 +412,20 @@ def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = No
     Each snapshot is a complete :func:`run_scoring` run (its own job record; a failure stops the backfill and
     keeps the snapshots already written). The churn model is fitted for the first date and reused for the
     following ``churn_refit_months`` months (see :class:`ChurnReuse`); each snapshot records its model's
-    ``fitted_as_of``.
+    ``fitted_as_of``. Scores are the same as a single run's (the scorecards are compiled once, see
+    :class:`Backfill`).
     """
-    reuse = ChurnReuse(refit_months=ws.settings.churn_refit_months)
+    backfill = Backfill(ChurnReuse(refit_months=ws.settings.churn_refit_months))
     infos = []
-    for i, day in enumerate(sorted(dates)):
-        def report(stage: str, fraction: float, i: int = i, day: dt.date = day) -> None:
-            if progress:
-                progress(i, day, stage, fraction)
-        infos.append(run_scoring(ws, as_of=day, scorecard=scorecard, created_by=created_by, progress=report,
-                                 churn_reuse=reuse))
+    try:
+        for i, day in enumerate(sorted(dates)):
+            def report(stage: str, fraction: float, i: int = i, day: dt.date = day) -> None:
+                if progress:
+                    progress(i, day, stage, fraction)
+            infos.append(run_scoring(ws, as_of=day, scorecard=scorecard, created_by=created_by, progress=report,
+                                     backfill=backfill))
+    finally:
+        backfill.release(ws.warehouse)
     return infos
 
 
