@@ -168,7 +168,7 @@ def test_name_search_with_or_without_the_index_is_a_substring_match(monkeypatch:
     try:
         for text in ["acme", "海贸", "customer 12", "ärger 3", "r 1", "zz", "a", "12 3"]:
             for rows in [None, np.arange(0, 600, 3), np.arange(0, 600, 97), np.array([], dtype=np.int64)]:
-                lowered = [(name or "").lower() if name is not None else None for name in names]
+                lowered = [name.lower() if name is not None else None for name in names]
                 expected = [i for i in (range(600) if rows is None else rows.tolist())
                             if (low := lowered[i]) is not None and text in low]
                 assert view.search(rows, text).tolist() == expected, (text, rows)

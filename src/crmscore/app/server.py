@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -53,11 +54,17 @@ def _web_module() -> object | None:
         return None
 
 
-def create_app(workspace: Workspace | str | Path) -> FastAPI:
+def create_app(workspace: Workspace | str | Path, *, freeze_gc: bool = False) -> FastAPI:
     """The crmscore REST API (and dashboard, when installed) serving one workspace.
 
     Given a path, the app opens the workspace as the server and closes it on shutdown; given a
     :class:`Workspace`, the caller keeps ownership.
+
+    ``freeze_gc`` (``crmscore serve``): once started (serving view warm), every object allocated so far is moved
+    out of the cyclic garbage collector's reach (:func:`gc.freeze`). The server holds a few hundred thousand
+    long-lived objects (modules, Ibis, pydantic and SQLAlchemy metadata); without this, each full collection
+    walks them all and stalls every request for a few hundred milliseconds. Not for tests and embedding:
+    frozen objects are never collected.
     """
     owned = not isinstance(workspace, Workspace)
     ws = Workspace(workspace, as_server=True) if not isinstance(workspace, Workspace) else workspace
@@ -69,6 +76,9 @@ def create_app(workspace: Workspace | str | Path) -> FastAPI:
         # (SQLAlchemy's default 5 + 10 overflow), so that a burst of requests waits instead of failing.
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
         await anyio.to_thread.run_sync(app_state.warm)
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
         scheduler = start_scheduler(app_state)
         try:
             yield

@@ -31,7 +31,7 @@ def serve_workspace(path: Path | str | None, host: str | None = None, port: int 
     ws.acquire_server_lock(url)
     try:
         console.print(f"crmscore serving {ws.path} at [bold]{url}[/] (API reference: {url}/docs)")
-        uvicorn.run(create_app(ws), host=bind_host, port=bind_port, log_level="info", proxy_headers=True,
+        uvicorn.run(create_app(ws, freeze_gc=True), host=bind_host, port=bind_port, log_level="info", proxy_headers=True,
                     access_log=access_log, loop=_event_loop(), http="auto")
     finally:
         ws.release_server_lock()
