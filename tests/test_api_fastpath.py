@@ -1,5 +1,6 @@
-"""The hot routes' fast path (crmscore.app.api.customers): warm requests are answered on the event loop from the
-serving view, without a database, and give the same bytes as the worker-thread path and FastAPI's encoder."""
+"""The hot routes' fast paths: warm requests are answered from the serving view without a database, either in
+front of FastAPI (crmscore.app.fastpath) or inside the route on the event loop (crmscore.app.api.customers),
+and give the same status, headers and bytes as the worker-thread path and FastAPI's encoder."""
 
 from __future__ import annotations
 
@@ -78,24 +79,76 @@ def _paths(rng: random.Random) -> list[str]:
     return [*out, "/api/customers/nope", "/api/customers/c0001?snapshot_id=unknown"]
 
 
-def _responses(app: Any, tokens: dict[str, str], paths: list[str]) -> list[tuple[str, int, bytes]]:
+def _responses(app: Any, tokens: dict[str, str], paths: list[str]) -> list[tuple[str, int, dict[str, str], bytes]]:
     with TestClient(app) as client:
-        return [(user, r.status_code, r.content)
+        return [(user, r.status_code, dict(r.headers), r.content)
+                for _round in range(2)  # the first round computes sets and orders, the second is warm
                 for user, token in tokens.items() for path in paths
                 for r in [client.get(path, headers={"Authorization": f"Bearer {token}"})]]
 
 
 def test_fast_path_answers_like_the_worker_thread(served: tuple[Workspace, dict[str, str]],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from crmscore.app import server
+
     ws, tokens = served
     paths = _paths(random.Random(11))
-    fast = _responses(create_app(ws), tokens, paths)
+    answered = []
+
+    def counting(app_state: AppState, scope: Any) -> bytes | None:
+        body = server_answer(app_state, scope)
+        answered.append(body is not None)
+        return body
+
+    server_answer = server.answer
+    with monkeypatch.context() as patch:
+        patch.setattr(server, "answer", counting)
+        fast = _responses(create_app(ws), tokens, paths)
+    assert sum(answered) > len(paths)  # the warm round went through the ASGI fast path
+    with monkeypatch.context() as patch:
+        patch.setattr(server, "answer", lambda _state, _scope: None)  # FastAPI, route-level fast path
+        route = _responses(create_app(ws), tokens, paths)
     with monkeypatch.context() as patch:
         patch.setattr(AppState, "current_serving", lambda _self: None)  # every request in a worker thread
         slow = _responses(create_app(ws), tokens, paths)
     assert fast == slow
-    statuses = {status for _user, status, _body in fast}
+    assert route == slow
+    statuses = {status for _user, status, _headers, _body in fast}
     assert {200, 404, 422} <= statuses  # found, out of scope or unknown, invalid sort or risk range
+
+
+def test_fast_path_cannot_shadow_another_route(served: tuple[Workspace, dict[str, str]]) -> None:
+    """The ASGI fast path takes any GET /api/customers/<id>: no other route may live under that prefix."""
+    ws, _tokens = served
+    paths = [p for p in create_app(ws).openapi()["paths"] if p.startswith("/api/customers")]
+    assert sorted(paths) == ["/api/customers", "/api/customers/{customer_id}"]
+
+
+def test_unusual_requests_are_left_to_fastapi(served: tuple[Workspace, dict[str, str]]) -> None:
+    from crmscore.app.fastpath import answer
+
+    ws, tokens = served
+    app = create_app(ws)
+    auth = [(b"authorization", f"Bearer {tokens['admin']}".encode())]
+    with TestClient(app) as client:
+        client.get("/api/customers?limit=5", headers={"Authorization": f"Bearer {tokens['admin']}"})
+        state = app.state.crmscore
+
+        def scope(path: str, query: bytes = b"", method: str = "GET", headers: Any = None) -> dict[str, Any]:
+            return {"type": "http", "method": method, "path": path, "query_string": query,
+                    "headers": auth if headers is None else headers, "root_path": ""}
+
+        assert answer(state, scope("/api/customers", b"limit=5")) is not None
+        assert answer(state, scope("/api/customers/c0001")) is not None
+        for unusual in [scope("/api/customers", b"limit=5", method="HEAD"), scope("/api/customers", headers=[]),
+                        scope("/api/customers", b"limit=5&limit=6"), scope("/api/customers", b"limit=0"),
+                        scope("/api/customers", b"limit=05"), scope("/api/customers", b"other=1"),
+                        scope("/api/customers", b"risk_min=2"), scope("/api/customers", b"sort=nope"),
+                        scope("/api/customers", b"q=%00"), scope("/api/customers/c9999"),
+                        scope("/api/customers/c0001", b"x=1"), scope("/api/customers/a/b"),
+                        scope("/api/customers/"), scope("/api/customersx"),
+                        scope("/api/customers", headers=[(b"authorization", b"Bearer crm_unknown")])]:
+            assert answer(state, unusual) is None, unusual
 
 
 def test_warm_requests_use_no_reader_and_cold_ones_do(served: tuple[Workspace, dict[str, str]],

@@ -20,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -28,11 +29,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 import crmscore
 from crmscore.app.api import ROUTERS
 from crmscore.app.errors import install_error_handlers
+from crmscore.app.fastpath import answer, response_headers
 from crmscore.app.schedule import start_scheduler
 from crmscore.app.state import AppState
 from crmscore.workspace import Workspace
 
-__all__ = ["THREADS", "WEB_MODULE", "create_app"]
+__all__ = ["THREADS", "WEB_MODULE", "CrmscoreApp", "create_app"]
 
 log = logging.getLogger("crmscore.app")
 
@@ -43,6 +45,21 @@ THREADS = 12
 
 _PLACEHOLDER = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>crmscore</title></head>
 <body><h1>crmscore</h1><p>The REST API is running. Read the <a href="/docs">API reference</a>.</p></body></html>"""
+
+
+class CrmscoreApp(FastAPI):
+    """FastAPI with the hot routes' fast path (:mod:`crmscore.app.fastpath`) in front: a warm, simple
+    ``GET /api/customers[/{id}]`` is answered without the framework; everything else goes through FastAPI."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not self.user_middleware:
+            app_state = getattr(self.state, "crmscore", None)
+            body = answer(app_state, scope) if app_state is not None else None
+            if body is not None:
+                await send({"type": "http.response.start", "status": 200, "headers": response_headers(len(body))})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await super().__call__(scope, receive, send)
 
 
 def _web_module() -> object | None:
@@ -89,7 +106,7 @@ def create_app(workspace: Workspace | str | Path, *, freeze_gc: bool = False) ->
             if owned:
                 ws.close()
 
-    app = FastAPI(title="crmscore", version=crmscore.__version__, lifespan=lifespan,
+    app = CrmscoreApp(title="crmscore", version=crmscore.__version__, lifespan=lifespan,
                   description="Customer evaluation and scoring: customers, scores with explanations, snapshots, "
                               "scorecards, imports, exports. Log in with POST /api/auth/login (browser session, "
                               "CSRF token in X-CSRF-Token for changes) or send 'Authorization: Bearer <token>'.")
