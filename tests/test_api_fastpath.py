@@ -93,7 +93,7 @@ def test_fast_path_answers_like_the_worker_thread(served: tuple[Workspace, dict[
 
     ws, tokens = served
     paths = _paths(random.Random(11))
-    answered = []
+    answered: list[bool] = []
 
     def counting(app_state: AppState, scope: Any) -> bytes | None:
         body = server_answer(app_state, scope)
