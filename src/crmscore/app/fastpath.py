@@ -27,6 +27,7 @@ body of both for many requests). It is disabled when the app has user middleware
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from typing import Any
@@ -44,6 +45,8 @@ from crmscore.app.state import AppState
 from crmscore.errors import CrmscoreError
 
 __all__ = ["DETAIL_PREFIX", "LIST_PATH", "answer", "parse_fraction", "parse_int", "response_headers"]
+
+log = logging.getLogger("crmscore.app")
 
 LIST_PATH = "/api/customers"
 DETAIL_PREFIX = "/api/customers/"
@@ -156,6 +159,9 @@ def answer(app_state: AppState, scope: dict[str, Any]) -> bytes | None:
                 body = served_detail(view, principal, clean_text("customer_id", detail_id) or "",
                                      clean_text("snapshot_id", snapshot_id))
     except (ServingCold, CrmscoreError):
+        return None
+    except Exception:  # FastAPI answers the request again and reports the error in the one error shape
+        log.debug("fast path declined after an unexpected error", exc_info=True)
         return None
     if body is None:
         return None
