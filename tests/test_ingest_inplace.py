@@ -138,6 +138,21 @@ def test_dry_run_and_rollback_leave_nothing(pair: tuple[Workspace, Workspace], o
     assert _rows(fast, "orders") == [] and [r[0] for r in _rows(fast, "customers")] == ["K1"]
 
 
+@pytest.mark.parametrize(("keys", "loaded"), [
+    (["A01", "A02", "A10"], True),  # rising: unique without counting
+    (["A10", "A02", "A01"], True),  # not rising, distinct: counted by hash
+    (["A01", "A02", "A01"], False),  # a duplicate that is not next to its twin
+    (["A01", "A02", "A02"], False),  # a duplicate next to its twin
+])
+def test_duplicate_keys_found_in_any_order(pair: tuple[Workspace, Workspace], outcomes: list[str],
+                                           tmp_path: Path, keys: list[str], loaded: bool) -> None:
+    f = tmp_path / "keys.csv"
+    f.write_text(HEADER + "".join(f"{k},K1,2024-03-05,1,completed,web\n" for k in keys), encoding="utf-8")
+    report = _same(pair, f, allow_partial=True)
+    assert outcomes == ["loaded" if loaded else "general"]
+    assert report["inserted"] == len(set(keys)) - (0 if loaded else 1)
+
+
 def test_error_guard_stops_the_statement() -> None:
     """The one-pass load relies on error() inside CASE firing only for the rows the guard selects."""
     con = duckdb.connect()

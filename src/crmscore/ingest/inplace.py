@@ -50,25 +50,32 @@ def load_in_place(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: TableSpe
     except duckdb.Error as exc:  # a row for the general path, or a line the CSV reader cannot split
         raise NotLazy(str(exc).splitlines()[0]) from exc
     key = [quote_ident(k) for k in spec.key]
-    # Distinct 64-bit hashes of the keys are counted (cheaper than the keys): two different keys with the same
-    # hash count as a duplicate, and so does a NULL key; the general path then tells them apart exactly.
-    not_null = " AND ".join(f"{k} IS NOT NULL" for k in key)
-    (dups,) = _one(con, f"SELECT count(*) - count(DISTINCT CASE WHEN {not_null} THEN hash({', '.join(key)}) END) "
-                        f"FROM {target}")
-    if dups:
-        raise NotLazy("duplicate keys in the file (or keys with the same hash)")
+    # Exports are often sorted by their key: keys rising strictly in file order are unique, which one scan
+    # comparing each row with the next shows (it stops at the first row that is not greater than the one before).
+    rising = len(key) == 1 and not con.execute(
+        f"SELECT 1 FROM (SELECT {key[0]} AS a FROM {target}) POSITIONAL JOIN (SELECT {key[0]} AS b FROM {target} "
+        f"OFFSET 1) WHERE b <= a OR a IS NULL LIMIT 1").fetchone()
+    if not rising:
+        # Distinct 64-bit hashes of the keys are counted (cheaper than the keys): two different keys with the same
+        # hash count as a duplicate, and so does a NULL key; the general path then tells them apart exactly.
+        not_null = " AND ".join(f"{k} IS NOT NULL" for k in key)
+        (dups,) = _one(con, f"SELECT count(*) - count(DISTINCT CASE WHEN {not_null} THEN hash({', '.join(key)}) END) "
+                            f"FROM {target}")
+        if dups:
+            raise NotLazy("duplicate keys in the file (or keys with the same hash)")
     tables: dict[str, TableCounts] = {}
     if target != "customers" and "customer_id" in (c for c, _ in prep.main):
-        # Distinct customers first (far fewer than rows), then the anti-join against the warehouse's customers.
-        ids = f"(SELECT DISTINCT customer_id FROM {target} WHERE customer_id IS NOT NULL)"
-        unknown = "NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = d.customer_id)"
-        total, new = _one(con, f"SELECT count(*), count(*) FILTER (WHERE {unknown}) FROM {ids} d")
+        # Distinct customers first (far fewer than rows), then the anti-join against the warehouse's customers
+        # (an ANTI JOIN is NOT EXISTS, planned as one hash join instead of a correlated subquery).
+        ids = f"WITH d AS MATERIALIZED (SELECT DISTINCT customer_id FROM {target} WHERE customer_id IS NOT NULL)"
+        unknown = "d ANTI JOIN customers c ON c.customer_id = d.customer_id"
+        total, new = _one(con, f"{ids} SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM {unknown})")
         if new and unknown_customers == "reject":
             raise NotLazy("unknown customers")
         if unknown_customers == "create":
             if new:
-                (new,) = _one(con, f"INSERT INTO customers (customer_id, is_stub) SELECT customer_id, true "
-                                   f"FROM {ids} d WHERE {unknown}")
+                (new,) = _one(con, f"INSERT INTO customers (customer_id, is_stub) {ids} SELECT d.customer_id, true "
+                                   f"FROM {unknown}")
             tables["customers"] = TableCounts(inserted=new, unchanged=total - new)
     tables[target] = TableCounts(inserted=inserted)
     return tables

@@ -144,7 +144,8 @@ def _ends_stripped(expr: str) -> str:
 def plain_text_sql(expr: str) -> str:
     """A condition true only for values that :func:`clean_text_sql` returns unchanged (most values): not empty,
     the first character between 33 and 159 and the last one not stripped. NULL for NULL."""
-    return f"(ascii({expr}) BETWEEN 33 AND 159 AND NOT {_ends_stripped(expr)})"
+    # Strings compare byte by byte: '!' <= value < U+00A0 holds exactly when the first character is in 33..159.
+    return f"({expr} >= '!' AND {expr} < '\u00a0' AND NOT {_ends_stripped(expr)})"
 
 
 def clean_text_sql(expr: str) -> str:
