@@ -7,6 +7,8 @@ Standalone (plugged into the harness by its owner)::
 The CSV has the canonical orders columns (order_id, customer_id, order_date, amount, cost, currency, status,
 channel) shaped like ``crmscore.synth``'s export (quoted text, ``2023-12-28 21:01:27.000`` timestamps, two-decimal
 amounts; one customer per ten orders) and is generated once with DuckDB into a cache folder (``/tmp`` by default).
+Its rows are in order_id order, like an export sorted by its key (the importer then proves the keys unique with
+one scan instead of counting distinct keys); ``--shuffled`` writes the same rows in a scrambled order instead.
 
 Each repeat, in this order, on the same file:
 
@@ -42,13 +44,15 @@ _PEER_COLUMNS = ("{'order_id': 'VARCHAR', 'customer_id': 'VARCHAR', 'order_date'
                  "'channel': 'VARCHAR'}")
 
 
-def generate_orders_csv(rows: int, path: Path, seed: int = 42) -> Path:
-    """Write a clean ``rows``-row orders CSV to ``path`` (kept if it already exists with that many rows)."""
+def generate_orders_csv(rows: int, path: Path, seed: int = 42, shuffled: bool = False) -> Path:
+    """Write a clean ``rows``-row orders CSV to ``path`` (kept if it already exists with that many rows); its rows
+    in order_id order, or in a scrambled order (``shuffled``)."""
     import duckdb
 
     marker = path.with_suffix(".rows")
     if path.exists() and marker.exists() and marker.read_text() == f"{rows}:{seed}":
         return path
+    order = f"ORDER BY hash(i * 13 + {seed})" if shuffled else ""
     path.parent.mkdir(parents=True, exist_ok=True)
     customers = max(1, rows // 10)
     con = duckdb.connect()
@@ -64,7 +68,7 @@ def generate_orders_csv(rows: int, path: Path, seed: int = 42) -> Path:
                    'CNY' AS currency,
                    CASE WHEN hash(i * 5) % 50 = 0 THEN 'cancelled' ELSE 'completed' END AS status,
                    ['store', 'online', 'mobile_app', 'sales_rep'][CAST(hash(i * 11) % 4 AS INTEGER) + 1] AS channel
-            FROM range({rows}) t(i)
+            FROM range({rows}) t(i) {order}
         ) TO '{path}' (HEADER true, DELIMITER ',', FORCE_QUOTE (order_id, customer_id, currency, status, channel))""")
     finally:
         con.close()
@@ -171,14 +175,15 @@ def _peak_rss_mib() -> float:
 
 
 def run(rows: int, repeats: int, *, customers: str = "preload", cache: str | Path | None = None,
-        csv_path: str | Path | None = None) -> dict[str, Any]:
+        csv_path: str | Path | None = None, shuffled: bool = False) -> dict[str, Any]:
     """Measure ``repeats`` times (crmscore, the peer and ``read_csv`` alone each time, in rotating order) on a
     ``rows``-row CSV (or on ``csv_path``); medians and ratios."""
     if customers not in ("preload", "stubs"):
         raise ValueError("customers must be 'preload' or 'stubs'")
     cache_dir = Path(cache or os.environ.get("CRMSCORE_BENCH_CACHE", tempfile.gettempdir())) / "crmscore-bench-import"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    csv = Path(csv_path) if csv_path else generate_orders_csv(rows, cache_dir / f"orders-{rows}.csv")
+    csv = Path(csv_path) if csv_path else generate_orders_csv(
+        rows, cache_dir / f"orders-{rows}{'-shuffled' if shuffled else ''}.csv", shuffled=shuffled)
     customers_file = _customers_parquet(csv, cache_dir / f"customers-{csv.stem}-{csv.stat().st_size}.parquet") \
         if customers == "preload" else None
     times: dict[str, list[float]] = {"crmscore": [], "peer": [], "read_csv": []}
@@ -210,6 +215,7 @@ def run(rows: int, repeats: int, *, customers: str = "preload", cache: str | Pat
     cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
     return {
         "rows": n_rows, "repeats": repeats, "customers": customers, "csv": str(csv),
+        "row_order": "given" if csv_path else "shuffled" if shuffled else "order_id",
         "csv_mib": round(csv.stat().st_size / 2**20, 1),
         **{f"{k}_seconds": [round(s, 3) for s in v] for k, v in times.items()},
         **{f"{k}_median_s": round(m, 3) for k, m in med.items()},
@@ -231,9 +237,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--customers", choices=("preload", "stubs"), default="preload")
     parser.add_argument("--cache", default=None, help="folder for the generated CSV (default: the temp folder)")
     parser.add_argument("--csv", default=None, help="an existing clean orders CSV instead of the generated one")
+    parser.add_argument("--shuffled", action="store_true", help="generate the rows in a scrambled order")
     parser.add_argument("--out", default=None, help="also write the result (JSON) to this file")
     args = parser.parse_args(argv)
-    result = run(args.rows, args.repeats, customers=args.customers, cache=args.cache, csv_path=args.csv)
+    result = run(args.rows, args.repeats, customers=args.customers, cache=args.cache, csv_path=args.csv,
+                 shuffled=args.shuffled)
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:
