@@ -274,7 +274,11 @@ def prepare(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, mappi
     if lazy:
         if not as_view or is_lines or {"country", "customer_name"} & set(provided):
             raise NotLazy("the file needs the staged path")
-        prep.guard = f"{coarse}{' OR ' + slow if slow else ''}"
+        # Each condition once (the coarse checks already hold some of the "not in plain form" ones).
+        terms = [f"({c})" for *_, c in checks]
+        terms += [f"({quote_ident(f)} IS NULL AND {quote_ident('_in_' + f)} IS NOT NULL)"
+                  for f in raw_in if f in fast or f in special]
+        prep.guard = " OR ".join(dict.fromkeys(terms)) or "false"
         prep.main = _main_columns(spec, provided, defaults, is_lines)
         return prep
     con.execute(f"CREATE OR REPLACE TEMP TABLE {suspects} AS SELECT _line, {slow or 'false'} AS _slow "
