@@ -61,6 +61,7 @@ _ORDERS = 24  # cached sort permutations (2 int64 arrays of N rows each)
 _ORDERED_ROWS = 16  # cached sets in a sort order: at most this many times N positions (int32) in all
 _GRAM = 3  # bytes per n-gram of the name-search index
 _SCAN_ROWS = 500  # smaller sets are searched without the index
+_CODED_VALUES = 4096  # text columns with at most this many distinct values are read through codes
 _CACHED_ONLY: ContextVar[bool] = ContextVar("crmscore_serving_cached_only", default=False)
 
 
@@ -191,8 +192,19 @@ class ServingView:
             c: self._table.column(c).combine_chunks().to_numpy(zero_copy_only=False) for c in self.columns
             if c not in self._null_columns and self._table.column(c).null_count == 0
             and any(check(self._table.schema.field(c).type) for check in numeric)}
+        # low-cardinality text columns (grade, segment, region, owner ...): a numpy array of codes and the
+        # distinct values as Python strings
+        self._coded_columns: dict[str, tuple[np.ndarray, list[Any]]] = {}
+        for c in self.columns:
+            field = self._table.schema.field(c)
+            if c in self._null_columns or not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+                continue
+            encoded = pc.dictionary_encode(self._table.column(c).combine_chunks(), null_encoding="encode")
+            if len(encoded.dictionary) <= min(_CODED_VALUES, max(1, self.rows // 8)):
+                self._coded_columns[c] = (encoded.indices.to_numpy(zero_copy_only=False),
+                                          encoded.dictionary.to_pylist())
         self._arrow_columns = [c for c in self.columns if c not in self._null_columns
-                               and c not in self._numpy_columns]
+                               and c not in self._numpy_columns and c not in self._coded_columns]
         self.unclean_columns = [c for c in self.unclean_columns if c not in self._null_columns]
         self._visible = self._table.select(self._arrow_columns)
         self._by_id: tuple[pa.Array, np.ndarray, int] | None = None
@@ -362,6 +374,8 @@ class ServingView:
         values = {name: column.to_pylist() for name, column in zip(self._arrow_columns, picked.columns, strict=True)}
         for name, array in self._numpy_columns.items():
             values[name] = array[positions].tolist()
+        for name, (codes, distinct) in self._coded_columns.items():
+            values[name] = [distinct[i] for i in codes[positions].tolist()]
         nulls = [None] * len(positions)
         columns = [values.get(name, nulls) for name in self.columns]
         names = self.columns
