@@ -95,7 +95,7 @@ def prepare(con: duckdb.DuckDBPyConnection, staged: StagedFile, kind: str, mappi
 
     ``lazy``: build only the parsed view and return the guard condition and the main table's columns (see
     :class:`Prepared`); raises :class:`NotLazy` when the file needs more than the view (values in other forms,
-    generated keys, derived orders, first-line attributes of stub customers). No row is read but a sample.
+    generated keys, derived orders, first-line attributes of stub customers). No row is read: the load reads them.
     """
     spec = table_for_kind(kind)
     fields = target_fields(kind)
