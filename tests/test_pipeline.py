@@ -21,7 +21,7 @@ from crmscore.services.customers import customer_360
 from crmscore.services.jobs import list_jobs
 from crmscore.services.migration import migration
 from crmscore.services.pipeline import run_backfill, run_scoring
-from crmscore.services.snapshots import customers_table, list_snapshots, points_table
+from crmscore.services.snapshots import customers_table, delete_snapshot, list_snapshots, points_table
 from crmscore.synth import generate
 from crmscore.workspace import Workspace
 
@@ -146,6 +146,12 @@ def test_backfill_is_reproducible_and_refits_on_schedule(tmp_path: Path) -> None
         keys = [c for c in ("customer_id", "dimension", "criterion") if c in ta.columns]
         pd.testing.assert_frame_equal(ta.sort_values(keys).reset_index(drop=True),
                                       tb.sort_values(keys).reset_index(drop=True))
+    # the points are a view over compact per-customer rows; deleting the snapshot removes all of it
+    assert {t for t in ws.warehouse.con.list_tables() if alone.snapshot_id in t} == {
+        f"snap_customers_{alone.snapshot_id}", f"snap_points_{alone.snapshot_id}",
+        f"snap_pointrows_{alone.snapshot_id}_0", f"snap_pointrows_{alone.snapshot_id}_1"}
+    delete_snapshot(ws.warehouse, alone.snapshot_id)
+    assert not [t for t in ws.warehouse.con.list_tables() if alone.snapshot_id in t]
     ws.close()
 
 
@@ -186,7 +192,9 @@ def test_killed_scoring_leaves_no_partial_snapshot(tmp_path: Path) -> None:
             ids = {s.snapshot_id for s in snaps}
             tables = {t for t in wh.con.list_tables() if t.startswith("snap_")}
             expected = {f"snap_customers_{i}" for i in ids} | {f"snap_points_{i}" for i in ids}
-            assert tables == expected, "orphan or missing snapshot tables"
+            rows = {t for t in tables if t.startswith("snap_pointrows_")}  # what the points view reads
+            assert tables - rows == expected, "orphan or missing snapshot tables"
+            assert {t.removeprefix("snap_pointrows_").rsplit("_", 1)[0] for t in rows} == ids, "orphan point rows"
             for s in snaps:
                 assert customers_table(wh, s.snapshot_id).count().execute() == s.customer_count
             jobs = list_jobs(check, kind="score", limit=100)

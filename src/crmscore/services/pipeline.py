@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ibis
@@ -31,7 +31,7 @@ from crmscore.errors import CrmscoreError, ModelError
 from crmscore.schema import TABLES
 from crmscore.services.jobs import recorded_job
 from crmscore.services.scheduler import apply_retention
-from crmscore.services.snapshots import SnapshotInfo, list_snapshots, write_snapshot
+from crmscore.services.snapshots import PointsView, SnapshotInfo, list_snapshots, write_snapshot
 from crmscore.settings import Settings
 from crmscore.store.warehouse import Warehouse
 from crmscore.workspace import Workspace
@@ -173,9 +173,25 @@ class ChurnReuse:
 class _Template:
     """One compiled scoring plan: SQL run in order for every date whose input table has the same schema."""
 
-    steps: tuple[tuple[str, str], ...]  # (temporary table, SELECT) materialised in order
+    steps: tuple[tuple[str, str], ...]  # (temporary table, SELECT) materialised in order: the input, the wides
     customers_sql: str
-    points_sql: str | None
+    points: PointsView  # parts: the wide temporary tables; sql: the points view over placeholder names
+
+
+def _points_part(k: int) -> str:
+    return f"_crmscore_points_part_{k}"
+
+
+def _view_sql(sql: str, parts: int) -> Callable[[list[str]], str]:
+    def for_tables(names: list[str]) -> str:
+        out = sql
+        for k in range(parts):
+            quoted = f'"{_points_part(k)}"'
+            if quoted not in out:
+                raise AssertionError(f"{quoted} not in the compiled points view")
+            out = out.replace(quoted, f'"{names[k]}"')
+        return out
+    return for_tables
 
 
 _TEMPLATE_INPUT = "_crmscore_run_input"
@@ -191,17 +207,17 @@ class Backfill:
     templates: dict[Any, _Template] = field(default_factory=dict)
     temp_tables: set[str] = field(default_factory=set)
 
-    def scored(self, wh: Warehouse, customers: ir.Table, cards: list[Card]) -> tuple[ir.Table, ir.Table | None]:
+    def scored(self, wh: Warehouse, customers: ir.Table, cards: list[Card]) -> tuple[ir.Table, PointsView]:
         key = tuple(customers.schema().items())
         template = self.templates.get(key)
         if template is None:
             template = self.templates[key] = _compile_template(customers.schema(), cards)
         # a copy, not a view: the run's cached tables are dropped when it ends
-        for name, sql in ((_TEMPLATE_INPUT, f"SELECT * FROM {customers.get_name()}"), *template.steps):
+        for name, sql in ((_TEMPLATE_INPUT, f"SELECT * FROM {customers.get_name()}"), *template.steps[1:]):
             wh.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
             self.temp_tables.add(name)
-        points = wh.con.sql(template.points_sql) if template.points_sql is not None else None
-        return wh.con.sql(template.customers_sql), points
+        parts = tuple(wh.table(name) for name, _ in template.steps[1:])
+        return wh.con.sql(template.customers_sql), replace(template.points, parts=parts)
 
     def release(self, wh: Warehouse) -> None:
         for name in sorted(self.temp_tables):
@@ -220,8 +236,10 @@ def _compile_template(schema: Any, cards: list[Card]) -> _Template:
     source = ibis.table(schema, name=_TEMPLATE_INPUT)
     scores, points = _score_with_cards(source, cards, cache=materialise)
     customers = source.left_join(scores, "customer_id").drop("customer_id_right").order_by("customer_id")
-    return _Template(tuple(steps), ibis.to_sql(customers, dialect="duckdb"),
-                     ibis.to_sql(points, dialect="duckdb") if points is not None else None)
+    placeholders = [ibis.table(part.schema(), name=_points_part(k)) for k, part in enumerate(points.parts)]
+    view = _view_sql(ibis.to_sql(points.render(placeholders), dialect="duckdb"), len(placeholders))
+    return _Template(((_TEMPLATE_INPUT, ""), *steps), ibis.to_sql(customers, dialect="duckdb"),
+                     replace(points, sql=view))
 
 
 def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int, run: _Run,
@@ -284,7 +302,7 @@ Card = tuple[Any, int | None, str | None]  # (spec, published version or None, c
 def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = None,
                  progress: ProgressFn | None = None, cards: list[Card] | None = None,
                  settings: Settings | None = None,
-                 backfill: Backfill | None = None) -> tuple[ir.Table, ir.Table | None, _Run]:
+                 backfill: Backfill | None = None) -> tuple[ir.Table, PointsView | None, _Run]:
     """Compute (customers, points) as warehouse expressions for one as-of date, without writing anything.
 
     ``cards``: the scorecards of this run, the default first. Each customer is scored by the first of the
@@ -326,7 +344,7 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
 
 
 def _score_with_cards(customers: ir.Table, cards: list[Card],
-                      cache: bool | Callable[[ir.Table], ir.Table] = True) -> tuple[ir.Table, ir.Table]:
+                      cache: bool | Callable[[ir.Table], ir.Table] = True) -> tuple[ir.Table, PointsView]:
     """Scores and points of every customer, each by its applicable scorecard (see :func:`score_tables`)."""
     from crmscore.scorecards.compile import applies, score
 
@@ -339,15 +357,20 @@ def _score_with_cards(customers: ir.Table, cards: list[Card],
     for spec, version, _digest in cards:
         subset = routed.filter(routed._scorecard == spec.name).drop("_scorecard")
         results.append(score(subset, spec, version=version, cache=cache))
+    def render(tables: list[ir.Table]) -> ir.Table:
+        long = [r.points_from(t) for r, t in zip(results, tables, strict=True)]
+        return long[0] if len(long) == 1 else ibis.union(*long)
+
+    points = PointsView(parts=tuple(r.wide for r in results if r.wide is not None), render=render)
     if len(results) == 1:
-        return results[0].customers, results[0].points
+        return results[0].customers, points
     columns: dict[str, Any] = {}
     for result in results:
         for name, dtype in result.customers.schema().items():
             columns.setdefault(name, dtype)
     aligned = [r.customers.select(*[r.customers[c] if c in r.customers.columns else ibis.null(t).name(c)
                                     for c, t in columns.items()]) for r in results]
-    return ibis.union(*aligned), ibis.union(*[r.points for r in results])
+    return ibis.union(*aligned), points
 
 
 def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: str | None = None,

@@ -6,9 +6,12 @@ A snapshot is one scoring run's output for one ``as_of`` date:
   parameters, timings, who ran it);
 - ``snap_customers_<id>``: one row per customer, ``customer_id`` first, then every metric, class, score,
   grade, CLV and risk column;
-- ``snap_points_<id>``: one row per customer and scorecard criterion (the explanation of every point).
+- ``snap_points_<id>``: one row per customer and scorecard criterion (the explanation of every point). Written
+  by a scoring run, it is a view over ``snap_pointrows_<id>_<k>`` (one compact row per customer and scorecard)
+  that renders the long rows and their texts when read (:class:`PointsView`): the stored rows are a tenth of
+  the long table's, and writing a snapshot costs a fraction.
 
-All three are written in one warehouse transaction, so a snapshot is visible only when complete; a run killed
+All of them are written in one warehouse transaction, so a snapshot is visible only when complete; a run killed
 at any moment leaves the previous state. Snapshots are never updated, only deleted by the retention policy.
 
 >>> import pyarrow as pa
@@ -28,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -40,6 +44,7 @@ from crmscore.store.warehouse import Warehouse
 
 __all__ = [
     "REGISTRY_TABLE",
+    "PointsView",
     "SnapshotInfo",
     "Snapshots",
     "customers_table",
@@ -78,12 +83,44 @@ class SnapshotInfo:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+@dataclass(frozen=True)
+class PointsView:
+    """Points written as compact per-customer rows and read through a view that renders the long table.
+
+    ``parts``: the expressions to store (one table each); ``render``: the stored tables -> the long points
+    expression (compiled into the view). ``sql``: optionally, the view's SQL for the stored table names
+    (compiled once by a backfill instead of per snapshot).
+    """
+
+    parts: tuple[ibis.Table, ...]
+    render: Callable[[list[ibis.Table]], ibis.Table]
+    sql: Callable[[list[str]], str] | None = None
+
+
 def _customers_name(snapshot_id: str) -> str:
     return f"snap_customers_{snapshot_id}"
 
 
 def _points_name(snapshot_id: str) -> str:
     return f"snap_points_{snapshot_id}"
+
+
+def _point_rows_name(snapshot_id: str, part: int) -> str:
+    return f"snap_pointrows_{snapshot_id}_{part}"
+
+
+def _write_points(wh: Warehouse, snapshot_id: str, points: pa.Table | ibis.Table | PointsView) -> None:
+    if not isinstance(points, PointsView):
+        wh.con.create_table(_points_name(snapshot_id), points)
+        return
+    names = [_point_rows_name(snapshot_id, k) for k in range(len(points.parts))]
+    for name, part in zip(names, points.parts, strict=True):
+        # sorted by customer: reading one customer's points skips the other row groups
+        wh.con.create_table(name, part.order_by("customer_id"))
+    if points.sql is not None:
+        wh.execute(f"CREATE VIEW {_points_name(snapshot_id)} AS {points.sql(names)}")
+    else:
+        wh.con.create_view(_points_name(snapshot_id), points.render([wh.table(n) for n in names]))
 
 
 def _ensure_registry(wh: Warehouse) -> None:
@@ -101,12 +138,12 @@ def new_snapshot_id(as_of: date) -> str:
 
 
 def write_snapshot(wh: Warehouse, *, as_of: date, customers: pa.Table | ibis.Table,
-                   points: pa.Table | ibis.Table | None = None, meta: dict[str, Any] | None = None,
+                   points: pa.Table | ibis.Table | PointsView | None = None, meta: dict[str, Any] | None = None,
                    snapshot_id: str | None = None) -> SnapshotInfo:
     """Write one complete snapshot atomically and return its registry record.
 
     ``customers`` and ``points`` are Arrow tables or Ibis expressions on the warehouse's own backend (then the
-    rows never leave the warehouse). ``meta`` may hold created_by, scorecard, scorecard_version,
+    rows never leave the warehouse); ``points`` may be a :class:`PointsView`. ``meta`` may hold created_by, scorecard, scorecard_version,
     scorecard_hash, input_fingerprint, params (dict) and timings (dict).
     """
     meta = dict(meta or {})
@@ -118,7 +155,7 @@ def write_snapshot(wh: Warehouse, *, as_of: date, customers: pa.Table | ibis.Tab
         cust = wh.con.create_table(_customers_name(snapshot_id), customers)
         count = int(cust.count().execute())
         if points is not None:
-            wh.con.create_table(_points_name(snapshot_id), points)
+            _write_points(wh, snapshot_id, points)
         info = SnapshotInfo(
             snapshot_id=snapshot_id, as_of=as_of, created_at=created_at, created_by=meta.get("created_by"),
             scorecard=meta.get("scorecard"), scorecard_version=meta.get("scorecard_version"),
@@ -189,8 +226,13 @@ def delete_snapshot(wh: Warehouse, snapshot_id: str) -> None:
     _check_id(snapshot_id)
     with wh.transaction():
         wh.execute(f"DELETE FROM {REGISTRY_TABLE} WHERE snapshot_id = '{snapshot_id}'")
-        for name in (_customers_name(snapshot_id), _points_name(snapshot_id)):
-            if wh.has_table(name):
+        views = set(wh.con.sql("SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW'")
+                    .to_pyarrow().column(0).to_pylist())
+        rows = sorted(wh.con.list_tables(like=f"snap_pointrows_{snapshot_id}_"))
+        for name in (_points_name(snapshot_id), _customers_name(snapshot_id), *rows):  # the view first
+            if name in views:
+                wh.con.drop_view(name)
+            elif wh.has_table(name):
                 wh.con.drop_table(name)
 
 
