@@ -206,6 +206,7 @@ class Backfill:
     churn: ChurnReuse
     templates: dict[Any, _Template] = field(default_factory=dict)
     temp_tables: set[str] = field(default_factory=set)
+    fingerprint: str | None = None  # the inputs do not change during a backfill: hashed once
 
     def scored(self, wh: Warehouse, customers: ir.Table, cards: list[Card]) -> tuple[ir.Table, PointsView]:
         key = tuple(customers.schema().items())
@@ -415,7 +416,9 @@ def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params
         customers, points, run = score_tables(wh, day, options, report, cards, ws.settings, backfill)
         report("write", 3 / len(STAGES))
         start = time.perf_counter()
-        fingerprint = input_fingerprint(wh)
+        if backfill is not None:
+            backfill.fingerprint = backfill.fingerprint or input_fingerprint(wh)
+        fingerprint = backfill.fingerprint if backfill is not None else input_fingerprint(wh)
         run.params.update({"clv_horizon_months": options.clv_horizon_months,
                            "discount_rate_monthly": options.discount_rate_monthly, "notices": run.notices})
         meta = {"created_by": options.created_by, "scorecard": spec.name if spec is not None else None,
