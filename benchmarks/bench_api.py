@@ -8,7 +8,7 @@
    (admin: company; manager: department_tree; rep: self). Rows are generated inside DuckDB (seeded hash
    functions), so the data never leaves the warehouse.
 2. Starts `crmscore serve` (real uvicorn) on 127.0.0.1 in its own process.
-3. Runs the load generator, ``wrk`` (C, Debian package ``wrk``; ``make system-deps`` installs it), with C
+3. Runs the load generator, ``wrk`` (C; Debian package ``wrk``: ``apt-get install -y wrk``), with C
    connections, each sending its next request as soon as the last one answered (closed loop, no think time),
    for a fixed time per scenario, with API tokens. The request paths of each scenario (random page, filter and
    sort; random customer ids) are generated here with a seeded RNG and read by a small Lua script, which
@@ -216,7 +216,7 @@ def find_wrk() -> str:
     path = shutil.which("wrk")
     if path is None:
         raise SystemExit("bench_api needs the HTTP load generator wrk, which is not installed: "
-                         "run `make system-deps` or `apt-get install -y wrk` (Debian/Ubuntu package wrk 4.1)")
+                         "install it with `apt-get install -y wrk` (Debian/Ubuntu package wrk 4.1; macOS: `brew install wrk`)")
     return path
 
 
