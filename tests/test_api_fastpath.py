@@ -227,3 +227,22 @@ def test_name_search_with_or_without_the_index_is_a_substring_match(monkeypatch:
                 assert view.search(rows, text).tolist() == expected, (text, rows)
     finally:
         view.close()
+
+
+def test_a_long_name_search_is_not_done_on_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from crmscore.app import serving
+    from crmscore.app.serving import ServingCold, ServingView
+
+    monkeypatch.setattr(serving, "_INLINE_SEARCH", 10)
+    view = ServingView(pa.table({"customer_id": [f"c{i}" for i in range(40)], "name": [f"n{i}" for i in range(40)]}),
+                       snapshot=None, snapshots=[], customer_columns=frozenset({"customer_id", "name"}))
+    try:
+        with ServingView.cached_only():
+            assert view.search(np.arange(5), "n").tolist() == [0, 1, 2, 3, 4]  # few names: inline
+            with pytest.raises(ServingCold):
+                view.search(None, "n")  # every name: a worker thread's job
+        assert len(view.search(None, "n")) == 40
+    finally:
+        view.close()

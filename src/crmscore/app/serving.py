@@ -61,6 +61,7 @@ _ORDERS = 24  # cached sort permutations (2 int64 arrays of N rows each)
 _ORDERED_ROWS = 16  # cached sets in a sort order: at most this many times N positions (int32) in all
 _GRAM = 3  # bytes per n-gram of the name-search index
 _SCAN_ROWS = 500  # smaller sets are searched without the index
+_INLINE_SEARCH = 20_000  # names a cached-only search may check (more: ServingCold, a worker thread does it)
 _CODED_VALUES = 4096  # text columns with at most this many distinct values are read through codes
 _CACHED_ONLY: ContextVar[bool] = ContextVar("crmscore_serving_cached_only", default=False)
 
@@ -302,6 +303,8 @@ class ServingView:
                 candidates = best.astype(np.int64)
             elif len(best) < len(rows):  # the rarest trigram's rows are fewer than the set: check those
                 candidates = best[_members(rows, best)].astype(np.int64)
+        if (self.rows if candidates is None else len(candidates)) > _INLINE_SEARCH:
+            _check_warm()  # a long scan: not on the event loop, where it would hold up every other request
         names = self._names if candidates is None else self._names.take(pa.array(candidates))
         hit = np.flatnonzero(pc.fill_null(pc.match_substring(names, text), False).to_numpy(zero_copy_only=False))
         return hit if candidates is None else candidates[hit]
