@@ -52,6 +52,7 @@ __all__ = [
     "engine_features",
     "feature_label",
     "numeric_features",
+    "numeric_table",
     "sales_frame",
     "simple_features",
 ]
@@ -173,9 +174,20 @@ def simple_features(tables: Mapping[str, Any] | Any, as_of: Any) -> pd.DataFrame
 def engine_features(tables: Mapping[str, Any] | Any, as_of: Any) -> pd.DataFrame:
     """The engine's feature table as of a day, numeric columns only (money decimals become floats)."""
     from crmscore.engine.features import compute_features
+
+    return numeric_table(compute_features(_tables(tables), as_of=_as_day(as_of)))
+
+
+def numeric_table(table: Any, columns: list[str] | None = None) -> pd.DataFrame:
+    """:func:`numeric_features` of an Ibis table (only ``columns`` when given), with the casts to float done by
+    the database: money decimals would otherwise cross to pandas as one Python ``Decimal`` per value.
+    """
     from crmscore.engine.frames import to_frame
 
-    return numeric_features(to_frame(compute_features(_tables(tables), as_of=_as_day(as_of))))
+    schema = table.schema()
+    names = [c for c in (columns if columns is not None else schema.names) if c in schema and c != "customer_id"]
+    numeric = {c: table[c].cast("float64") for c in names if schema[c].is_numeric() or schema[c].is_boolean()}
+    return numeric_features(to_frame(table.select(customer_id=table["customer_id"].cast("string"), **numeric)))
 
 
 def numeric_features(frame: pd.DataFrame) -> pd.DataFrame:

@@ -251,14 +251,12 @@ def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int
     ``reuse``: a backfill's model cache (see :class:`ChurnReuse`); without it the model is fitted as of
     ``as_of``.
     """
-    from crmscore.engine.frames import to_frame
-    from crmscore.models.churn import ChurnModel, engine_features, numeric_features, sales_frame
+    from crmscore.models.churn import ChurnModel, engine_features, numeric_table, sales_frame
 
     def feature_fn(tables: Any, day: dt.date) -> pd.DataFrame:
         if features is not None and day == as_of:
-            wanted = getattr(model, "feature_names_", None)  # a fitted model reads only its own columns
-            cols = ["customer_id", *[c for c in wanted if c in features.columns]] if wanted else features.columns
-            return numeric_features(to_frame(features.select(*cols)))
+            # a fitted model reads only its own columns
+            return numeric_table(features, getattr(model, "feature_names_", None))
         return engine_features(tables, day)
 
     model: Any = None
