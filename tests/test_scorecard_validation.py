@@ -112,3 +112,9 @@ def test_expression_functions_and_missing_values() -> None:
     assert out == [{"x": 2.0, "y": 5.0, "z": 2.0, "w": 3.0},
                    {"x": None, "y": 1.0, "z": -1.0, "w": None},
                    {"x": None, "y": 0.0, "z": -1.0, "w": 0.0}]
+
+
+def test_unicode_digit_keys_are_reported_not_crashed() -> None:
+    # '²'.isdigit() is True but int('²') fails: the issue sort key must not take it for an index
+    with pytest.raises(ConfigError, match="unknown field '²'"):
+        load_scorecard('name: x\n"²": 1\n')

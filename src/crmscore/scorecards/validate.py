@@ -277,7 +277,7 @@ def _sort_key(issue: ConfigIssue) -> tuple[Any, ...]:
     order = _field_order()
     parts: list[Any] = []
     for token in issue.path.replace("]", "").replace("[", ".").split("."):
-        parts.append((int(token), "") if token.isdigit() else (order.get(token, len(order)), token))
+        parts.append((int(token), "") if token.isdecimal() else (order.get(token, len(order)), token))
     return tuple(parts)
 
 
