@@ -58,16 +58,20 @@ def load_in_place(con: duckdb.DuckDBPyConnection, prep: Prepared, spec: TableSpe
     if not rising:
         # Distinct 64-bit hashes of the keys are counted (cheaper than the keys): two different keys with the same
         # hash count as a duplicate, and so does a NULL key; the general path then tells them apart exactly.
+        # (DuckDB scans rows inserted by the open transaction on one thread: the hashes are collected first, so
+        # that the count runs on every thread.)
         not_null = " AND ".join(f"{k} IS NOT NULL" for k in key)
-        (dups,) = _one(con, f"SELECT count(*) - count(DISTINCT CASE WHEN {not_null} THEN hash({', '.join(key)}) END) "
-                            f"FROM {target}")
+        (dups,) = _one(con, f"WITH k AS MATERIALIZED (SELECT CASE WHEN {not_null} THEN hash({', '.join(key)}) END "
+                            f"AS h FROM {target}) SELECT count(*) - count(DISTINCT h) FROM k")
         if dups:
             raise NotLazy("duplicate keys in the file (or keys with the same hash)")
     tables: dict[str, TableCounts] = {}
     if target != "customers" and "customer_id" in (c for c, _ in prep.main):
         # Distinct customers first (far fewer than rows), then the anti-join against the warehouse's customers
-        # (an ANTI JOIN is NOT EXISTS, planned as one hash join instead of a correlated subquery).
-        ids = f"WITH d AS MATERIALIZED (SELECT DISTINCT customer_id FROM {target} WHERE customer_id IS NOT NULL)"
+        # (an ANTI JOIN is NOT EXISTS, planned as one hash join instead of a correlated subquery). The ids are
+        # collected first for the same reason as the hashes above.
+        ids = (f"WITH o AS MATERIALIZED (SELECT customer_id FROM {target} WHERE customer_id IS NOT NULL), "
+               f"d AS MATERIALIZED (SELECT DISTINCT customer_id FROM o)")
         unknown = "d ANTI JOIN customers c ON c.customer_id = d.customer_id"
         total, new = _one(con, f"{ids} SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM {unknown})")
         if new and unknown_customers == "reject":
