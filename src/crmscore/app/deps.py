@@ -59,11 +59,16 @@ async def get_principal(request: Request, _b: object = Depends(_bearer), _c: obj
     if not safe:
         app_state.forget_principals()  # a token revoked or a user changed: nobody is served from the cache
     elif credential is not None:
-        cached = app_state.cached_principal(credential)
+        cached = app_state.cached_principal(credential, claim=True)
         if cached is not None:
             request.state.principal = cached
             return cached
-    principal = await run_in_threadpool(_authenticate, app_state, request)
+    try:
+        principal = await run_in_threadpool(_authenticate, app_state, request)
+    except BaseException:
+        if credential is not None:
+            app_state.drop_principal(credential)  # e.g. revoked: nobody keeps using the expired entry
+        raise
     if safe and credential is not None and principal.via == "token":
         app_state.remember_principal(credential, principal)
     request.state.principal = principal

@@ -23,13 +23,17 @@ from crmscore.app.serving import ServingView
 from crmscore.store.warehouse import Warehouse, connect_backend
 from crmscore.workspace import Workspace
 
-__all__ = ["PRINCIPAL_TTL", "AppState"]
+__all__ = ["PRINCIPAL_REFRESH_GRACE", "PRINCIPAL_TTL", "AppState"]
 
 log = logging.getLogger("crmscore.app")
 
 # Seconds a bearer token's principal is reused without asking the app database. Any unsafe request (a token
 # revoked, a user disabled or changed) forgets every cached principal at once.
 PRINCIPAL_TTL = 5.0
+# When a cached principal expires, one request checks it again with the app database; for at most this many
+# seconds the other requests with that token keep the expired entry meanwhile, instead of all of them asking
+# the database at once (a stall of every concurrent client, every PRINCIPAL_TTL seconds, under load).
+PRINCIPAL_REFRESH_GRACE = 2.0
 
 
 class AppState:
@@ -50,6 +54,7 @@ class AppState:
         self._serving_key: tuple[int, int] | None = None
         self._serving_lock = threading.Lock()
         self._principals: dict[str, tuple[float, Principal]] = {}
+        self._refreshing: set[str] = set()  # credentials whose expired principal one request is checking again
 
     # -- caches ------------------------------------------------------------------------------------------------
     def serving(self, wh: Warehouse) -> ServingView | None:
@@ -86,19 +91,42 @@ class AppState:
         except Exception:  # an empty or unusual workspace must not stop the server: requests build it later
             log.exception("could not prepare the serving view")
 
-    def cached_principal(self, credential: str) -> Principal | None:
+    def cached_principal(self, credential: str, *, claim: bool = False) -> Principal | None:
+        """The cached principal of ``credential``: while fresh, or expired (within the grace) while another
+        request checks it again. ``claim``: when expired and nobody checks it yet, the caller will (None)."""
         hit = self._principals.get(credential)
-        if hit is None or hit[0] < time.monotonic():
+        if hit is None:
             return None
-        return hit[1]
+        expires, principal = hit
+        now = time.monotonic()
+        if now < expires:
+            return principal
+        if now >= expires + PRINCIPAL_REFRESH_GRACE:
+            return None
+        with self._lock:
+            if credential in self._refreshing:
+                return principal
+            if claim:
+                self._refreshing.add(credential)
+        return None
 
     def remember_principal(self, credential: str, principal: Principal) -> None:
         if len(self._principals) > 10_000:
             self._principals.clear()
         self._principals[credential] = (time.monotonic() + PRINCIPAL_TTL, principal)
+        with self._lock:
+            self._refreshing.discard(credential)
+
+    def drop_principal(self, credential: str) -> None:
+        """Forget one credential's principal (its check failed)."""
+        self._principals.pop(credential, None)
+        with self._lock:
+            self._refreshing.discard(credential)
 
     def forget_principals(self) -> None:
         self._principals.clear()
+        with self._lock:
+            self._refreshing.clear()
 
     @contextmanager
     def reader(self) -> Iterator[Warehouse]:
