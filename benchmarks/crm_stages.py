@@ -262,6 +262,30 @@ def _month_ends(as_of: dt.date, n: int) -> list[dt.date]:
     return sorted(out)
 
 
+def _load_all(raw: Any, data: DataSpec) -> None:
+    """Every table of the data set into a DuckDB connection (untimed: loaded before scoring)."""
+    for name in ALL_TABLES:
+        raw.execute(f"INSERT INTO {name} BY NAME SELECT * FROM read_parquet('{data.parquet(name)}')")
+
+
+def _on_workspace(data: DataSpec, prefix: str, run: Callable[[Any], dict[str, Any]]) -> Timed:
+    """``run(workspace)`` timed on a fresh workspace holding the data set, removed afterwards."""
+    workspace = _need("crmscore.workspace", "Workspace")
+    state: dict[str, Any] = {}
+
+    def before() -> None:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix))
+        ws = workspace.Workspace.init(tmp / "ws")
+        _load_all(ws.warehouse.con.con, data)
+        state.update(tmp=tmp, ws=ws)
+
+    def after() -> None:
+        state["ws"].close()
+        shutil.rmtree(state["tmp"], ignore_errors=True)
+
+    return Timed(lambda: run(state["ws"]), before=before, after=after)
+
+
 @stage("crmscore_snapshots_24", group="snapshots", engine="crmscore",
        title="24 monthly snapshots: features + classes + write (RFM edges fitted on the first)",
        max_customers=100_000, timeout_s=600, max_runs=1)
@@ -275,8 +299,7 @@ def snapshots_24(data: DataSpec) -> Timed:
     def before() -> None:
         tmp = Path(tempfile.mkdtemp(prefix="crmscore-bench-snap-"))
         wh = warehouse.Warehouse.in_memory()
-        for name in ALL_TABLES:  # untimed: the warehouse is loaded before scoring
-            wh.con.con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM read_parquet('{data.parquet(name)}')")
+        _load_all(wh.con.con, data)
         state.update(tmp=tmp, wh=wh)
 
     def run() -> dict[str, Any]:
@@ -304,20 +327,10 @@ def snapshots_24(data: DataSpec) -> Timed:
        max_customers=100_000, timeout_s=1800, max_runs=1)
 def backfill_24(data: DataSpec) -> Timed:
     pipeline = _need("crmscore.services.pipeline", "run_backfill")
-    workspace = _need("crmscore.workspace", "Workspace")
     ends = _month_ends(data.as_of, 24)
-    state: dict[str, Any] = {}
 
-    def before() -> None:
-        tmp = Path(tempfile.mkdtemp(prefix="crmscore-bench-backfill-"))
-        ws = workspace.Workspace.init(tmp / "ws")
-        raw = ws.warehouse.con.con
-        for name in ALL_TABLES:  # untimed: the warehouse is loaded before scoring
-            raw.execute(f"INSERT INTO {name} BY NAME SELECT * FROM read_parquet('{data.parquet(name)}')")
-        state.update(tmp=tmp, ws=ws)
-
-    def run() -> dict[str, Any]:
-        infos = pipeline.run_backfill(state["ws"], ends)
+    def run(ws: Any) -> dict[str, Any]:
+        infos = pipeline.run_backfill(ws, ends)
         stages: dict[str, float] = {}
         for info in infos:
             for name, seconds in info.timings.items():
@@ -326,11 +339,7 @@ def backfill_24(data: DataSpec) -> Timed:
         return {"snapshots": len(infos), "customer_rows": sum(info.customer_count for info in infos),
                 "churn_fits": len(fits), "stage_s": stages}
 
-    def after() -> None:
-        state["ws"].close()
-        shutil.rmtree(state["tmp"], ignore_errors=True)
-
-    return Timed(run, before=before, after=after)
+    return _on_workspace(data, "crmscore-bench-backfill-", run)
 
 
 @stage("crmscore_pipeline", group="pipeline", engine="crmscore",
@@ -338,24 +347,10 @@ def backfill_24(data: DataSpec) -> Timed:
        timeout_s=1800, max_runs=1)
 def whole_pipeline(data: DataSpec) -> Timed:
     pipeline = _need("crmscore.services.pipeline", "run_scoring")
-    workspace = _need("crmscore.workspace", "Workspace")
-    state: dict[str, Any] = {}
 
-    def before() -> None:
-        tmp = Path(tempfile.mkdtemp(prefix="crmscore-bench-pipe-"))
-        ws = workspace.Workspace.init(tmp / "ws")
-        raw = ws.warehouse.con.con
-        for name in ALL_TABLES:
-            raw.execute(f"INSERT INTO {name} BY NAME SELECT * FROM read_parquet('{data.parquet(name)}')")
-        state.update(tmp=tmp, ws=ws)
-
-    def run() -> dict[str, Any]:
-        result = pipeline.run_scoring(state["ws"], data.as_of)
+    def run(ws: Any) -> dict[str, Any]:
+        result = pipeline.run_scoring(ws, data.as_of)
         info = getattr(result, "snapshot", result)
         return {"customers": int(getattr(info, "customer_count", 0) or 0)}
 
-    def after() -> None:
-        state["ws"].close()
-        shutil.rmtree(state["tmp"], ignore_errors=True)
-
-    return Timed(run, before=before, after=after)
+    return _on_workspace(data, "crmscore-bench-pipe-", run)

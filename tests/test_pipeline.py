@@ -141,6 +141,8 @@ def test_backfill_is_reproducible_and_refits_on_schedule(tmp_path: Path) -> None
     assert single.params["churn"]["fitted_as_of"] == "2024-02-29"
     # ... and where the models agree, a single run and the backfill (scorecards compiled once) agree exactly
     alone = run_scoring(ws, as_of=days[0])
+    assert first[0].params["scorecards"] == alone.params["scorecards"]
+    assert [c["name"] for c in alone.params["scorecards"]] == ["b2b-default", "b2c-retail"]
     for table in (customers_table, points_table):
         ta, tb = table(ws.warehouse, first[0].snapshot_id).to_pandas(), table(ws.warehouse, alone.snapshot_id).to_pandas()
         keys = [c for c in ("customer_id", "dimension", "criterion") if c in ta.columns]

@@ -56,15 +56,19 @@ POINTS_SCHEMA = ibis.schema({
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """The two outputs of :func:`score` (Ibis expressions on the features' backend), and ``wide``: the
-    per-customer numeric table both are projections of. :meth:`points_from` renders the long points table
-    from a stored copy of ``wide`` (a snapshot stores the compact rows and renders the texts when read)."""
+    """The outputs of :func:`score` (Ibis expressions on the features' backend): ``customers``, ``points``,
+    and ``wide``: the per-customer numeric table both are projections of. :meth:`points_from` renders the
+    long points table from a stored copy of ``wide`` (a snapshot stores the compact rows and renders the texts
+    when read)."""
 
     customers: ir.Table
-    points: ir.Table
     scorecard: Scorecard
-    wide: ir.Table | None = None
-    plans: tuple[Any, ...] = ()
+    wide: ir.Table
+    plans: tuple[Any, ...]
+
+    @property
+    def points(self) -> ir.Table:
+        return self.points_from(self.wide)
 
     def points_from(self, wide: ir.Table) -> ir.Table:
         return _points(wide, list(self.plans), self.scorecard)
@@ -441,8 +445,7 @@ def score(features: ir.Table, spec: Scorecard, *, catalog: Catalog | None = None
         "customer_id", "score", "grade",
         **{f"score_{dim.name}": (wide[f"D{d}_frac"] * 100).round(1) for d, dim in enumerate(spec.dimensions)},
         **meta)
-    return ScoreResult(customers=customers, points=_points(wide, plans, spec), scorecard=spec, wide=wide,
-                       plans=tuple(plans))
+    return ScoreResult(customers=customers, scorecard=spec, wide=wide, plans=tuple(plans))
 
 
 _POINT_FIELDS = ("dimension", "criterion", "metric", "value", "value_num", "percentile", "points", "max_points",

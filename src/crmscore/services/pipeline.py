@@ -173,7 +173,7 @@ class ChurnReuse:
 class _Template:
     """One compiled scoring plan: SQL run in order for every date whose input table has the same schema."""
 
-    steps: tuple[tuple[str, str], ...]  # (temporary table, SELECT) materialised in order: the input, the wides
+    steps: tuple[tuple[str, str], ...]  # (temporary table, SELECT) of each scorecard's wide table, in order
     customers_sql: str
     points: PointsView  # parts: the wide temporary tables; sql: the points view over placeholder names
 
@@ -214,10 +214,10 @@ class Backfill:
         if template is None:
             template = self.templates[key] = _compile_template(customers.schema(), cards)
         # a copy, not a view: the run's cached tables are dropped when it ends
-        for name, sql in ((_TEMPLATE_INPUT, f"SELECT * FROM {customers.get_name()}"), *template.steps[1:]):
+        for name, sql in ((_TEMPLATE_INPUT, f"SELECT * FROM {customers.get_name()}"), *template.steps):
             wh.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
             self.temp_tables.add(name)
-        parts = tuple(wh.table(name) for name, _ in template.steps[1:])
+        parts = tuple(wh.table(name) for name, _ in template.steps)
         return wh.con.sql(template.customers_sql), replace(template.points, parts=parts)
 
     def release(self, wh: Warehouse) -> None:
@@ -239,8 +239,7 @@ def _compile_template(schema: Any, cards: list[Card]) -> _Template:
     customers = source.left_join(scores, "customer_id").drop("customer_id_right").order_by("customer_id")
     placeholders = [ibis.table(part.schema(), name=_points_part(k)) for k, part in enumerate(points.parts)]
     view = _view_sql(ibis.to_sql(points.render(placeholders), dialect="duckdb"), len(placeholders))
-    return _Template(((_TEMPLATE_INPUT, ""), *steps), ibis.to_sql(customers, dialect="duckdb"),
-                     replace(points, sql=view))
+    return _Template(tuple(steps), ibis.to_sql(customers, dialect="duckdb"), replace(points, sql=view))
 
 
 def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int, run: _Run,
@@ -262,13 +261,15 @@ def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int
     model: Any = None
 
     try:
-        sales = reuse.sales if reuse is not None and reuse.sales is not None else sales_frame(tables)
+        if reuse is not None and reuse.sales is None:
+            reuse.sales = sales_frame(tables)
+        sales = reuse.sales if reuse is not None else sales_frame(tables)
         model = reuse.model_for(as_of) if reuse is not None else None
-        fitted_as_of = reuse.fitted_as_of if model is not None and reuse is not None else as_of
+        fitted_as_of = reuse.fitted_as_of if reuse is not None and model is not None else as_of
         if model is None:
             model = ChurnModel(horizon_days=horizon_days, features=feature_fn).fit(tables, as_of, sales=sales)
             if reuse is not None:
-                reuse.model, reuse.fitted_as_of, reuse.sales = model, as_of, sales
+                reuse.model, reuse.fitted_as_of = model, as_of
         model.features = feature_fn
         risk = model.predict(tables, as_of, sales=sales)
     except CrmscoreError as exc:
@@ -337,6 +338,7 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
         elif cards:
             scores, points = _score_with_cards(customers, cards)
             customers = customers.left_join(scores, "customer_id").drop("customer_id_right")
+        if cards:
             run.params["scorecards"] = [{"name": spec.name, "version": version, "hash": digest}
                                         for spec, version, digest in cards]
     return customers, points, run
@@ -360,7 +362,7 @@ def _score_with_cards(customers: ir.Table, cards: list[Card],
         long = [r.points_from(t) for r, t in zip(results, tables, strict=True)]
         return long[0] if len(long) == 1 else ibis.union(*long)
 
-    points = PointsView(parts=tuple(r.wide for r in results if r.wide is not None), render=render)
+    points = PointsView(parts=tuple(r.wide for r in results), render=render)
     if len(results) == 1:
         return results[0].customers, points
     columns: dict[str, Any] = {}
@@ -414,9 +416,9 @@ def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params
         customers, points, run = score_tables(wh, day, options, report, cards, ws.settings, backfill)
         report("write", 3 / len(STAGES))
         start = time.perf_counter()
+        fingerprint = (backfill.fingerprint if backfill is not None else None) or input_fingerprint(wh)
         if backfill is not None:
-            backfill.fingerprint = backfill.fingerprint or input_fingerprint(wh)
-        fingerprint = backfill.fingerprint if backfill is not None else input_fingerprint(wh)
+            backfill.fingerprint = fingerprint
         run.params.update({"clv_horizon_months": options.clv_horizon_months,
                            "discount_rate_monthly": options.discount_rate_monthly, "notices": run.notices})
         meta = {"created_by": options.created_by, "scorecard": spec.name if spec is not None else None,

@@ -143,8 +143,8 @@ def write_snapshot(wh: Warehouse, *, as_of: date, customers: pa.Table | ibis.Tab
     """Write one complete snapshot atomically and return its registry record.
 
     ``customers`` and ``points`` are Arrow tables or Ibis expressions on the warehouse's own backend (then the
-    rows never leave the warehouse); ``points`` may be a :class:`PointsView`. ``meta`` may hold created_by, scorecard, scorecard_version,
-    scorecard_hash, input_fingerprint, params (dict) and timings (dict).
+    rows never leave the warehouse); ``points`` may be a :class:`PointsView`. ``meta`` may hold created_by,
+    scorecard, scorecard_version, scorecard_hash, input_fingerprint, params (dict) and timings (dict).
     """
     meta = dict(meta or {})
     snapshot_id = snapshot_id or new_snapshot_id(as_of)
