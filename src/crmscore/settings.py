@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     churn_refit_months: int = Field(
         6, ge=1, description="In a backfill (crmscore score --from/--to), the churn model fitted for one as-of date "
         "is reused for the following dates of the next N months, then refitted.")
+    backfill_workers: int = Field(
+        0, ge=0, description="Dates a backfill on a DuckDB warehouse scores at once, each on its own connection "
+        "(0: one per CPU core, at most 4).")
     score_schedule: str | None = Field(
         None, description="Cron expression (5 fields) for scheduled re-scoring by the server, e.g. '0 2 * * *'.")
     snapshot_retention: int = Field(0, ge=0, description="Keep this many newest snapshots (0 keeps all).")

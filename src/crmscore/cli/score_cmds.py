@@ -65,8 +65,11 @@ def score(
             disable=json_out, transient=True) as bar:
         task = bar.add_task("scoring", total=len(dates))
         if len(dates) > 1:
+            done: dict[int, float] = {}  # dates are scored several at a time: each one's own fraction
+
             def backfill_progress(i: int, day: dt.date, stage: str, fraction: float) -> None:
-                bar.update(task, completed=i + fraction, description=f"{day}: {stage}")
+                done[i] = fraction
+                bar.update(task, completed=sum(done.values()), description=f"{day}: {stage}")
             infos = run_backfill(ws, [d for d in dates if d is not None], scorecard=scorecard, created_by="cli",
                                  progress=backfill_progress)
         else:

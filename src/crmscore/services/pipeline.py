@@ -12,11 +12,15 @@ reference snapshot, model fits are deterministic).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,8 +40,8 @@ from crmscore.settings import Settings
 from crmscore.store.warehouse import Warehouse
 from crmscore.workspace import Workspace
 
-__all__ = ["STAGES", "Backfill", "ChurnReuse", "RunOptions", "input_fingerprint", "model_columns", "run_backfill",
-           "run_scoring", "score_tables"]
+__all__ = ["STAGES", "Backfill", "ChurnReuse", "RunOptions", "backfill_workers", "input_fingerprint", "model_columns",
+           "run_backfill", "run_scoring", "score_tables"]
 
 STAGES = ("features", "models", "scorecard", "write")
 ProgressFn = Callable[[str, float], None]
@@ -62,6 +66,8 @@ class _Run:
     timings: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    # cached tables read by the run's SQL: Ibis drops a cached table when its expression is garbage-collected
+    keep_alive: list[Any] = field(default_factory=list)
 
     @contextmanager
     def stage(self, name: str, progress: ProgressFn | None, index: int) -> Iterator[None]:
@@ -149,24 +155,55 @@ def model_columns(orders: ir.Table, as_of: dt.date, options: RunOptions, run: _R
     return out
 
 
+def _months_between(earlier: dt.date, later: dt.date) -> int:
+    return (later.year - earlier.year) * 12 + later.month - earlier.month
+
+
 @dataclass
 class ChurnReuse:
-    """The churn model of a backfill: fitted for one as-of date and reused for the dates of the following
-    ``refit_months`` months (``Settings.churn_refit_months``), then fitted again. Deterministic: the same date
-    range gives the same fits. The orders' sales frame is read once for all dates."""
+    """The churn models of a backfill: a model fitted for one as-of date serves the dates of the following
+    ``refit_months`` months (``Settings.churn_refit_months``), then the next date fits again. Until a fit gives
+    the supervised model (short histories fall back to 1 - P(alive)), every date fits its own. Deterministic:
+    the same dates give the same fits, however many dates are scored at once. The orders' sales frame is read
+    once for all dates.
+    """
 
     refit_months: int
-    model: Any = None
-    fitted_as_of: dt.date | None = None
     sales: pd.DataFrame | None = None
+    anchors: dict[dt.date, dt.date] = field(default_factory=dict)  # as-of date -> the date its model is fitted for
+    fits: dict[dt.date, Future[Any]] = field(default_factory=dict)  # fitted (or being fitted) models by date
 
-    def model_for(self, as_of: dt.date) -> Any:
-        if self.model is None or self.fitted_as_of is None or as_of < self.fitted_as_of:
+    @property
+    def supervised_as_of(self) -> dt.date | None:
+        """The latest date with a finished supervised fit."""
+        done = [day for day, fit in self.fits.items()
+                if fit.done() and fit.exception() is None and fit.result().mode_ == "supervised"]
+        return max(done) if done else None
+
+    def record(self, as_of: dt.date, model: Any) -> None:
+        fit: Future[Any] = Future()
+        fit.set_result(model)
+        self.fits[as_of] = fit
+
+    def schedule(self, days: list[dt.date]) -> list[dt.date]:
+        """Assign ``days`` (sorted, after the latest supervised fit) to fits; returns the dates to fit for."""
+        anchor = self.supervised_as_of
+        new = []
+        for day in days:
+            if anchor is None or _months_between(anchor, day) >= self.refit_months:
+                anchor = day
+                new.append(day)
+            self.anchors[day] = anchor
+        return new
+
+    def model_for(self, as_of: dt.date) -> tuple[Any, dt.date] | None:
+        """The scheduled model for ``as_of`` and the date it was fitted for (waits for a fit in progress), or
+        None when the date fits its own (no schedule, or the scheduled fit fell back)."""
+        anchor = self.anchors.get(as_of)
+        if anchor is None or anchor not in self.fits:
             return None
-        if self.model.mode_ != "supervised":  # the fallback: a longer history may allow the real model
-            return None
-        months = (as_of.year - self.fitted_as_of.year) * 12 + as_of.month - self.fitted_as_of.month
-        return self.model if months < self.refit_months else None
+        model = self.fits[anchor].result()
+        return (model, anchor) if model.mode_ == "supervised" else None
 
 
 @dataclass(frozen=True)
@@ -194,39 +231,53 @@ def _view_sql(sql: str, parts: int) -> Callable[[list[str]], str]:
     return for_tables
 
 
-_TEMPLATE_INPUT = "_crmscore_run_input"
+_RUN_FEATURES = "_crmscore_run_features"  # a view over the run's cached feature table
+_RUN_MODELS = "_crmscore_run_models"  # the run's model columns
 
 
 @dataclass
 class Backfill:
-    """What the dates of one backfill share: the churn model (:class:`ChurnReuse`) and, on DuckDB, the
-    scorecards compiled once to SQL over a named input (compiling the scorecard expressions costs more than
-    running them at 100k customers)."""
+    """What the dates of one backfill share: the churn models (:class:`ChurnReuse`) and, on DuckDB, the
+    scorecards compiled once to SQL over named inputs (compiling the scorecard expressions costs more than
+    running them at 100k customers). Thread-safe: worker threads score dates on their own connections
+    (:meth:`Warehouse.cursor`), where the template's temporary tables are their own.
+    """
 
     churn: ChurnReuse
     templates: dict[Any, _Template] = field(default_factory=dict)
-    temp_tables: set[str] = field(default_factory=set)
     fingerprint: str | None = None  # the inputs do not change during a backfill: hashed once
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def scored(self, wh: Warehouse, customers: ir.Table, cards: list[Card]) -> tuple[ir.Table, PointsView]:
-        key = tuple(customers.schema().items())
-        template = self.templates.get(key)
-        if template is None:
-            template = self.templates[key] = _compile_template(customers.schema(), cards)
-        # a copy, not a view: the run's cached tables are dropped when it ends
-        for name, sql in ((_TEMPLATE_INPUT, f"SELECT * FROM {customers.get_name()}"), *template.steps):
+    def scored(self, wh: Warehouse, features: ir.Table, models: pd.DataFrame | None,
+               cards: list[Card]) -> tuple[ir.Table, PointsView]:
+        """(customers, points) of one date: ``features`` (a cached table) joined to ``models`` and scored.
+
+        The wide feature table is read in place (a view), not copied: at 80 columns every copy costs more than
+        the scoring itself. The caller keeps ``features`` alive until the snapshot is written.
+        """
+        wh.execute(f"CREATE OR REPLACE TEMP VIEW {_RUN_FEATURES} AS SELECT * FROM {features.get_name()}")
+        if models is not None:
+            wh.execute(f"DROP TABLE IF EXISTS {_RUN_MODELS}")
+            wh.con.create_table(_RUN_MODELS, ibis.memtable(models), temp=True)
+        schemas = (features.schema(), wh.table(_RUN_MODELS).schema() if models is not None else None)
+        key = tuple(tuple(s.items()) if s is not None else None for s in schemas)
+        with self.lock:
+            template = self.templates.get(key)
+            if template is None:
+                template = self.templates[key] = _compile_template(*schemas, cards)
+        for name, sql in template.steps:
             wh.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-            self.temp_tables.add(name)
         parts = tuple(wh.table(name) for name, _ in template.steps)
         return wh.con.sql(template.customers_sql), replace(template.points, parts=parts)
 
     def release(self, wh: Warehouse) -> None:
-        for name in sorted(self.temp_tables):
+        """Drop the template's temporary tables and view on ``wh``."""
+        for name in sorted({_RUN_MODELS} | {name for t in self.templates.values() for name, _ in t.steps}):
             wh.execute(f"DROP TABLE IF EXISTS {name}")
-        self.temp_tables.clear()
+        wh.execute(f"DROP VIEW IF EXISTS {_RUN_FEATURES}")
 
 
-def _compile_template(schema: Any, cards: list[Card]) -> _Template:
+def _compile_template(features: Any, models: Any, cards: list[Card]) -> _Template:
     steps: list[tuple[str, str]] = []
 
     def materialise(expr: ir.Table) -> ir.Table:
@@ -234,7 +285,9 @@ def _compile_template(schema: Any, cards: list[Card]) -> _Template:
         steps.append((name, ibis.to_sql(expr, dialect="duckdb")))
         return ibis.table(expr.schema(), name=name)
 
-    source = ibis.table(schema, name=_TEMPLATE_INPUT)
+    source = ibis.table(features, name=_RUN_FEATURES)
+    if models is not None:  # the same join as a single run's (score_tables)
+        source = source.left_join(ibis.table(models, name=_RUN_MODELS), "customer_id").drop("customer_id_right")
     scores, points = _score_with_cards(source, cards, cache=materialise)
     customers = source.left_join(scores, "customer_id").drop("customer_id_right").order_by("customer_id")
     placeholders = [ibis.table(part.schema(), name=_points_part(k)) for k, part in enumerate(points.parts)]
@@ -258,18 +311,18 @@ def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int
             return numeric_table(features, getattr(model, "feature_names_", None))
         return engine_features(tables, day)
 
-    model: Any = None
-
     try:
         if reuse is not None and reuse.sales is None:
             reuse.sales = sales_frame(tables)
         sales = reuse.sales if reuse is not None else sales_frame(tables)
-        model = reuse.model_for(as_of) if reuse is not None else None
-        fitted_as_of = reuse.fitted_as_of if reuse is not None and model is not None else as_of
+        found = reuse.model_for(as_of) if reuse is not None else None
+        model, fitted_as_of = found if found is not None else (None, as_of)
         if model is None:
             model = ChurnModel(horizon_days=horizon_days, features=feature_fn).fit(tables, as_of, sales=sales)
-            if reuse is not None:
-                reuse.model, reuse.fitted_as_of = model, as_of
+            if reuse is not None and as_of not in reuse.anchors:
+                reuse.record(as_of, model)
+        # a copy reads this run's features (a shared model may be scoring another date on another thread)
+        model = copy.copy(model)
         model.features = feature_fn
         risk = model.predict(tables, as_of, sales=sales)
     except CrmscoreError as exc:
@@ -321,20 +374,23 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
             raise CrmscoreError("no orders to score", "import orders first: crmscore import orders FILE")
         run.params["rfm"] = fitted.to_dict()
         customers = customers.cache()
+    # a backfill on DuckDB scores from compiled SQL (see Backfill), which joins the model columns itself
+    templated = bool(cards) and backfill is not None and wh.dialect == "duckdb"
     with run.stage("models", progress, 1):
         models = model_columns(tables["orders"], as_of, options, run)
         churn = churn_columns(tables, as_of, settings.churn_horizon_days, run, features=customers,
                               reuse=backfill.churn if backfill is not None else None)
         if len(churn.columns) > 1:
             models = churn if len(models.columns) <= 1 else models.merge(churn, on="customer_id", how="outer")
-        if len(models.columns) > 1:
+        if len(models.columns) > 1 and not templated:
             model_table = ibis.memtable(models)
             customers = customers.left_join(model_table, "customer_id").drop("customer_id_right")
             customers = customers.cache()
     points = None
     with run.stage("scorecard", progress, 2):
-        if cards and backfill is not None and wh.dialect == "duckdb":
-            customers, points = backfill.scored(wh, customers, cards)
+        if templated and backfill is not None and cards:
+            run.keep_alive.append(customers)
+            customers, points = backfill.scored(wh, customers, models if len(models.columns) > 1 else None, cards)
         elif cards:
             scores, points = _score_with_cards(customers, cards)
             customers = customers.left_join(scores, "customer_id").drop("customer_id_right")
@@ -388,16 +444,20 @@ def run_scoring(ws: Workspace, as_of: dt.date | str | None = None, scorecard: st
         options.as_of = as_of if isinstance(as_of, dt.date) else dt.date.fromisoformat(str(as_of))
     options.scorecard = scorecard or options.scorecard
     options.created_by = created_by or options.created_by
-    wh = ws.warehouse
+    info = _score_date(ws, ws.warehouse, options, progress, record_job, backfill)
+    apply_retention(ws.warehouse, ws.settings.snapshot_retention)
+    return info
+
+
+def _score_date(ws: Workspace, wh: Warehouse, options: RunOptions, progress: ProgressFn | None,
+                record_job: bool, backfill: Backfill | None) -> SnapshotInfo:
     day = options.as_of or data_as_of(wh)
     params = {"as_of": day.isoformat(), "scorecard": options.scorecard}
     caches_before = wh.cache_names()
     try:
-        info = _run(ws, wh, day, options, params, progress, record_job, backfill)
+        return _run(ws, wh, day, options, params, progress, record_job, backfill)
     finally:
         wh.release_caches(keep=caches_before)  # this run's temporary tables, not other threads'
-    apply_retention(wh, ws.settings.snapshot_retention)
-    return info
 
 
 def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params: dict[str, Any],
@@ -431,28 +491,144 @@ def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params
     return info
 
 
-def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = None, created_by: str | None = None,
-                 progress: Callable[[int, dt.date, str, float], None] | None = None) -> list[SnapshotInfo]:
-    """One snapshot per as-of date, oldest first, sharing the work the dates have in common.
+BackfillProgress = Callable[[int, dt.date, str, float], None]
 
-    Each snapshot is a complete :func:`run_scoring` run (its own job record; a failure stops the backfill and
-    keeps the snapshots already written). The churn model is fitted for the first date and reused for the
-    following ``churn_refit_months`` months (see :class:`ChurnReuse`); each snapshot records its model's
-    ``fitted_as_of``. Scores are the same as a single run's (the scorecards are compiled once, see
-    :class:`Backfill`).
+
+def backfill_workers(ws: Workspace, n_dates: int) -> int:
+    """How many dates a backfill scores at once: ``Settings.backfill_workers`` (0: one per CPU core, at most 4);
+    always 1 on a warehouse other than DuckDB (one connection)."""
+    if ws.warehouse.dialect != "duckdb":
+        return 1
+    wanted = ws.settings.backfill_workers or min(os.cpu_count() or 1, 4)
+    return max(1, min(wanted, n_dates))
+
+
+def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = None, created_by: str | None = None,
+                 progress: BackfillProgress | None = None, workers: int | None = None) -> list[SnapshotInfo]:
+    """One snapshot per as-of date (returned oldest first), sharing the work the dates have in common.
+
+    Each snapshot is a complete scoring run with its own job record. The first date is scored alone (it fixes
+    the RFM edges when the workspace has no snapshot yet, and compiles the scorecards); the others are then
+    scored ``workers`` at a time (default :func:`backfill_workers`), each on its own warehouse connection. A
+    failure stops the backfill: the dates not started are skipped, the snapshots already written are kept, and
+    the earliest date's error is raised. The churn models follow :class:`ChurnReuse`: fitted for the first
+    date and every ``churn_refit_months`` months after, while earlier dates are scored; each snapshot records
+    its model's ``fitted_as_of``. Scores equal a single run's (the scorecards are compiled once, see
+    :class:`Backfill`). The retention policy is applied at the end.
     """
+    from crmscore.models.churn import ChurnModel
+
+    days = sorted(set(dates))
+    wh = ws.warehouse
     backfill = Backfill(ChurnReuse(refit_months=ws.settings.churn_refit_months))
-    infos = []
+    infos: dict[dt.date, SnapshotInfo] = {}
+
+    def score(day: dt.date, on: Warehouse) -> None:
+        def report(stage: str, fraction: float) -> None:
+            if progress:
+                progress(days.index(day), day, stage, fraction)
+        options = RunOptions(as_of=day, scorecard=scorecard, created_by=created_by)
+        infos[day] = _score_date(ws, on, options, report, True, backfill)
+
+    def fit(day: dt.date, on: Warehouse) -> Any:
+        from crmscore.models.churn import engine_features
+
+        model = ChurnModel(horizon_days=ws.settings.churn_horizon_days, features=engine_features)
+        caches_before = on.cache_names()
+        try:
+            return model.fit(canonical_tables(on), day, sales=backfill.churn.sales)
+        finally:
+            on.release_caches(keep=caches_before)
+
     try:
-        for i, day in enumerate(sorted(dates)):
-            def report(stage: str, fraction: float, i: int = i, day: dt.date = day) -> None:
-                if progress:
-                    progress(i, day, stage, fraction)
-            infos.append(run_scoring(ws, as_of=day, scorecard=scorecard, created_by=created_by, progress=report,
-                                     backfill=backfill))
+        # until a supervised churn model exists, each date fits its own (the first one also fixes the RFM edges)
+        first = 0
+        while first < len(days) and (first == 0 or backfill.churn.supervised_as_of is None):
+            score(days[first], wh)
+            first += 1
+        rest = days[first:]
+        refits = backfill.churn.schedule(rest)
+        for day in refits:
+            backfill.churn.fits[day] = Future()
+        # each refit runs while the dates of the model before it are scored
+        pending = list(refits)
+        tasks: list[tuple[str, dt.date]] = [("fit", pending.pop(0))] if pending else []
+        for day in rest:
+            if day in refits and pending:
+                tasks.append(("fit", pending.pop(0)))
+            tasks.append(("score", day))
+        _run_tasks(wh, tasks, {"fit": fit, "score": score}, backfill.churn,
+                   workers or backfill_workers(ws, len(rest)))
     finally:
-        backfill.release(ws.warehouse)
-    return infos
+        backfill.release(wh)
+        apply_retention(wh, ws.settings.snapshot_retention)
+    return [infos[day] for day in days]
+
+
+class _Skipped(Exception):
+    """A backfill task not run because an earlier one failed."""
+
+
+def _run_tasks(wh: Warehouse, tasks: list[tuple[str, dt.date]],
+               steps: dict[str, Callable[[dt.date, Warehouse], Any]], churn: ChurnReuse, workers: int) -> None:
+    """Run the backfill's tasks in order, ``workers`` at a time, each thread on its own connection.
+
+    A fit hands its model (or its error) to the dates waiting for it; the first failed date stops the tasks
+    not yet started, and the earliest failed date's error is raised once the running ones have finished.
+    """
+    stop = threading.Event()
+    errors: dict[dt.date, BaseException] = {}
+    local = threading.local()
+    opened: list[Warehouse] = []
+    guard = threading.Lock()
+
+    def connection() -> Warehouse:
+        if workers <= 1:
+            return wh
+        conn = getattr(local, "wh", None)
+        if conn is None:
+            conn = local.wh = wh.cursor()
+            with guard:
+                opened.append(conn)
+        return conn
+
+    def run(kind: str, day: dt.date) -> None:
+        if kind == "fit":
+            fit = churn.fits[day]
+            try:
+                if stop.is_set():
+                    raise _Skipped()
+                fit.set_result(steps["fit"](day, connection()))
+            except BaseException as exc:  # the dates using this fit report it (a CrmscoreError becomes a notice)
+                fit.set_exception(exc)
+            return
+        if stop.is_set():
+            return
+        try:
+            steps["score"](day, connection())
+        except BaseException as exc:
+            stop.set()
+            errors[day] = exc
+
+    try:
+        if workers <= 1:
+            for kind, day in tasks:
+                run(kind, day)
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crmscore-backfill") as pool:
+                futures = [pool.submit(run, kind, day) for kind, day in tasks]
+                try:
+                    for future in futures:
+                        future.result()
+                except BaseException:  # e.g. Ctrl-C: let the running dates finish, start no other
+                    stop.set()
+                    raise
+    finally:
+        for conn in opened:
+            conn.close()
+    failed = [errors[day] for day in sorted(errors) if not isinstance(errors[day], _Skipped)]
+    if failed:
+        raise failed[0]
 
 
 def _scorecards_for_run(ws: Workspace, ref: str | None) -> list[Card]:

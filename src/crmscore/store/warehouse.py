@@ -91,6 +91,13 @@ class Warehouse:
         for name in self.cache_names() - (keep or set()):
             self.con._finalize_cached_table(name)
 
+    def cursor(self) -> Warehouse:
+        """Another connection to the same DuckDB database, for a worker thread: its queries run alongside this
+        one's, and its temporary tables and transactions are its own."""
+        if self.dialect != "duckdb":
+            raise WarehouseError(f"worker connections need a DuckDB warehouse, not {self.dialect}")
+        return Warehouse(ibis.duckdb.from_connection(self.con.con.cursor()), self.url)
+
     def close(self) -> None:
         self.release_caches()
         disconnect = getattr(self.con, "disconnect", None)
