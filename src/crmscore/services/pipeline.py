@@ -198,12 +198,13 @@ class ChurnReuse:
 
     def model_for(self, as_of: dt.date) -> tuple[Any, dt.date] | None:
         """The scheduled model for ``as_of`` and the date it was fitted for (waits for a fit in progress), or
-        None when the date fits its own (no schedule, or the scheduled fit fell back)."""
+        None when the date fits its own (no schedule, or the scheduled fit of an earlier date fell back)."""
         anchor = self.anchors.get(as_of)
         if anchor is None or anchor not in self.fits:
             return None
         model = self.fits[anchor].result()
-        return (model, anchor) if model.mode_ == "supervised" else None
+        # a fit that fell back serves only its own date (the dates after it fit their own)
+        return (model, anchor) if model.mode_ == "supervised" or anchor == as_of else None
 
 
 @dataclass(frozen=True)
@@ -312,11 +313,11 @@ def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int
         return engine_features(tables, day)
 
     try:
+        found = reuse.model_for(as_of) if reuse is not None else None  # first: a fit reads the sales too
+        model, fitted_as_of = found if found is not None else (None, as_of)
         if reuse is not None and reuse.sales is None:
             reuse.sales = sales_frame(tables)
         sales = reuse.sales if reuse is not None else sales_frame(tables)
-        found = reuse.model_for(as_of) if reuse is not None else None
-        model, fitted_as_of = found if found is not None else (None, as_of)
         if model is None:
             model = ChurnModel(horizon_days=horizon_days, features=feature_fn).fit(tables, as_of, sales=sales)
             if reuse is not None and as_of not in reuse.anchors:
@@ -508,19 +509,20 @@ def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = No
     """One snapshot per as-of date (returned oldest first), sharing the work the dates have in common.
 
     Each snapshot is a complete scoring run with its own job record. The first date is scored alone (it fixes
-    the RFM edges when the workspace has no snapshot yet, and compiles the scorecards); the others are then
-    scored ``workers`` at a time (default :func:`backfill_workers`), each on its own warehouse connection. A
-    failure stops the backfill: the dates not started are skipped, the snapshots already written are kept, and
-    the earliest date's error is raised. The churn models follow :class:`ChurnReuse`: fitted for the first
-    date and every ``churn_refit_months`` months after, while earlier dates are scored; each snapshot records
-    its model's ``fitted_as_of``. Scores equal a single run's (the scorecards are compiled once, see
-    :class:`Backfill`). The retention policy is applied at the end.
+    the RFM edges when the workspace has no snapshot yet, and compiles the scorecards) while its churn model is
+    fitted; the others are then scored ``workers`` at a time (default :func:`backfill_workers`), each on its own
+    warehouse connection. A failure stops the backfill: the dates not started are skipped, the snapshots
+    already written are kept, and the earliest date's error is raised. The churn models follow
+    :class:`ChurnReuse`: fitted for the first date and every ``churn_refit_months`` months after, while earlier
+    dates are scored; each snapshot records its model's ``fitted_as_of``. Scores equal a single run's (the
+    scorecards are compiled once, see :class:`Backfill`). The retention policy is applied at the end.
     """
-    from crmscore.models.churn import ChurnModel
+    from crmscore.models.churn import ChurnModel, engine_features, sales_frame
 
     days = sorted(set(dates))
     wh = ws.warehouse
     backfill = Backfill(ChurnReuse(refit_months=ws.settings.churn_refit_months))
+    churn = backfill.churn
     infos: dict[dt.date, SnapshotInfo] = {}
 
     def score(day: dt.date, on: Warehouse) -> None:
@@ -531,35 +533,45 @@ def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = No
         infos[day] = _score_date(ws, on, options, report, True, backfill)
 
     def fit(day: dt.date, on: Warehouse) -> Any:
-        from crmscore.models.churn import engine_features
-
-        model = ChurnModel(horizon_days=ws.settings.churn_horizon_days, features=engine_features)
         caches_before = on.cache_names()
         try:
-            return model.fit(canonical_tables(on), day, sales=backfill.churn.sales)
+            tables = canonical_tables(on)
+            if churn.sales is None:
+                churn.sales = sales_frame(tables)
+            model = ChurnModel(horizon_days=ws.settings.churn_horizon_days, features=engine_features)
+            return model.fit(tables, day, sales=churn.sales)
         finally:
             on.release_caches(keep=caches_before)
 
+    pool = _Workers(wh, workers or backfill_workers(ws, len(days)))
     try:
-        # until a supervised churn model exists, each date fits its own (the first one also fixes the RFM edges)
+        # the first date, alone (its model is fitted meanwhile); then, until a supervised churn model exists,
+        # each date fits its own
         first = 0
-        while first < len(days) and (first == 0 or backfill.churn.supervised_as_of is None):
+        if days:
+            churn.anchors[days[0]] = days[0]
+            churn.fits[days[0]] = pool.submit(fit, days[0])
+        while first < len(days) and (first == 0 or churn.supervised_as_of is None):
             score(days[first], wh)
             first += 1
         rest = days[first:]
-        refits = backfill.churn.schedule(rest)
-        for day in refits:
-            backfill.churn.fits[day] = Future()
+        refits = churn.schedule(rest)
         # each refit runs while the dates of the model before it are scored
         pending = list(refits)
-        tasks: list[tuple[str, dt.date]] = [("fit", pending.pop(0))] if pending else []
+
+        def submit_fit() -> None:
+            if pending:
+                refit = pending.pop(0)
+                churn.fits[refit] = pool.submit(fit, refit)
+
+        submit_fit()
         for day in rest:
-            if day in refits and pending:
-                tasks.append(("fit", pending.pop(0)))
-            tasks.append(("score", day))
-        _run_tasks(wh, tasks, {"fit": fit, "score": score}, backfill.churn,
-                   workers or backfill_workers(ws, len(rest)))
+            if day in refits:
+                submit_fit()
+            pool.submit(score, day, stops=True)
+        pool.wait()
     finally:
+        pool.close()
         backfill.release(wh)
         apply_retention(wh, ws.settings.snapshot_retention)
     return [infos[day] for day in days]
@@ -569,66 +581,76 @@ class _Skipped(Exception):
     """A backfill task not run because an earlier one failed."""
 
 
-def _run_tasks(wh: Warehouse, tasks: list[tuple[str, dt.date]],
-               steps: dict[str, Callable[[dt.date, Warehouse], Any]], churn: ChurnReuse, workers: int) -> None:
-    """Run the backfill's tasks in order, ``workers`` at a time, each thread on its own connection.
+class _Workers:
+    """Runs a backfill's tasks in order of submission, ``workers`` at a time, each thread on its own warehouse
+    connection (with one worker: at once, on the caller's connection).
 
-    A fit hands its model (or its error) to the dates waiting for it; the first failed date stops the tasks
-    not yet started, and the earliest failed date's error is raised once the running ones have finished.
+    A failed ``stops=True`` task (a date) skips the tasks not yet started; :meth:`wait` raises the earliest
+    such failure by date once the running ones have finished. Other tasks (fits) hand their error to whoever
+    reads their future (a date: a CrmscoreError there becomes a notice).
     """
-    stop = threading.Event()
-    errors: dict[dt.date, BaseException] = {}
-    local = threading.local()
-    opened: list[Warehouse] = []
-    guard = threading.Lock()
 
-    def connection() -> Warehouse:
-        if workers <= 1:
-            return wh
-        conn = getattr(local, "wh", None)
+    def __init__(self, wh: Warehouse, workers: int) -> None:
+        self.wh, self.workers = wh, workers
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crmscore-backfill") \
+            if workers > 1 else None
+        self.stop = threading.Event()
+        self.errors: dict[dt.date, BaseException] = {}
+        self.futures: list[Future[Any]] = []
+        self.local = threading.local()
+        self.opened: list[Warehouse] = []
+        self.lock = threading.Lock()
+
+    def _connection(self) -> Warehouse:
+        if self.pool is None:
+            return self.wh
+        conn = getattr(self.local, "wh", None)
         if conn is None:
-            conn = local.wh = wh.cursor()
-            with guard:
-                opened.append(conn)
+            conn = self.local.wh = self.wh.cursor()
+            with self.lock:
+                self.opened.append(conn)
         return conn
 
-    def run(kind: str, day: dt.date) -> None:
-        if kind == "fit":
-            fit = churn.fits[day]
-            try:
-                if stop.is_set():
-                    raise _Skipped()
-                fit.set_result(steps["fit"](day, connection()))
-            except BaseException as exc:  # the dates using this fit report it (a CrmscoreError becomes a notice)
-                fit.set_exception(exc)
-            return
-        if stop.is_set():
-            return
+    def _run(self, task: Callable[[dt.date, Warehouse], Any], day: dt.date, stops: bool) -> Any:
+        if self.stop.is_set():
+            raise _Skipped()
         try:
-            steps["score"](day, connection())
+            return task(day, self._connection())
         except BaseException as exc:
-            stop.set()
-            errors[day] = exc
+            if stops:
+                self.stop.set()
+                self.errors[day] = exc
+            raise
 
-    try:
-        if workers <= 1:
-            for kind, day in tasks:
-                run(kind, day)
+    def submit(self, task: Callable[[dt.date, Warehouse], Any], day: dt.date, stops: bool = False) -> Future[Any]:
+        if self.pool is not None:
+            future = self.pool.submit(self._run, task, day, stops)
         else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crmscore-backfill") as pool:
-                futures = [pool.submit(run, kind, day) for kind, day in tasks]
-                try:
-                    for future in futures:
-                        future.result()
-                except BaseException:  # e.g. Ctrl-C: let the running dates finish, start no other
-                    stop.set()
-                    raise
-    finally:
-        for conn in opened:
+            future = Future()
+            try:
+                future.set_result(self._run(task, day, stops))
+            except BaseException as exc:
+                future.set_exception(exc)
+        self.futures.append(future)
+        return future
+
+    def wait(self) -> None:
+        try:
+            for future in self.futures:
+                future.exception()  # waits; errors are collected by _run
+        except BaseException:  # e.g. Ctrl-C: let the running tasks finish, start no other
+            self.stop.set()
+            raise
+        failed = [self.errors[day] for day in sorted(self.errors) if not isinstance(self.errors[day], _Skipped)]
+        if failed:
+            raise failed[0]
+
+    def close(self) -> None:
+        self.stop.set()  # after a failure in the caller: start nothing more
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        for conn in self.opened:
             conn.close()
-    failed = [errors[day] for day in sorted(errors) if not isinstance(errors[day], _Skipped)]
-    if failed:
-        raise failed[0]
 
 
 def _scorecards_for_run(ws: Workspace, ref: str | None) -> list[Card]:
