@@ -302,15 +302,23 @@ class ChurnModel:
         step = self.step_days or self.horizon_days
         return sorted(day - dt.timedelta(days=self.horizon_days + k * step) for k in range(self.n_origins))
 
-    def fit(self, tables: Mapping[str, Any] | Any, as_of: Any, *, sales: pd.DataFrame | None = None) -> ChurnModel:
+    def fit(self, tables: Mapping[str, Any] | Any, as_of: Any, *, sales: pd.DataFrame | None = None,
+            origins: list[dt.date] | None = None) -> ChurnModel:
         """Train on rolling origins whose labels are known by ``as_of``; returns self.
 
-        ``sales``: :func:`sales_frame` of ``tables`` when the caller has it already.
+        ``sales``: :func:`sales_frame` of ``tables`` when the caller has it already. ``origins``: other
+        training origins than :meth:`origins` (each at least ``horizon_days`` before ``as_of``; a backfill
+        uses month ends, whose features it has computed already).
         """
         if self.horizon_days < 1 or self.n_origins < 2:
             raise DataError("ChurnModel needs horizon_days >= 1 and n_origins >= 2")
         tables = _tables(tables)
-        origins = self.origins(as_of)
+        if origins is None:
+            origins = self.origins(as_of)
+        elif max(origins) > _as_day(as_of) - dt.timedelta(days=self.horizon_days):
+            raise DataError(f"training origin {max(origins)} is less than {self.horizon_days} days before "
+                            f"{_as_day(as_of)}: its labels are not known yet")
+        origins = sorted(origins)
         frames = backtest_frames(tables, list(origins), self.horizon_days, self.features, sales=sales)
         used = sorted(frames["origin"].unique()) if len(frames) else []
         self.as_of_ = _as_day(as_of)

@@ -31,18 +31,24 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from crmscore.engine import RFM, FeatureConfig, build_customer_table
+from crmscore.engine import CLASS_COLUMNS, RFM, FeatureConfig, build_customer_table
 from crmscore.errors import CrmscoreError, ModelError
 from crmscore.schema import TABLES
 from crmscore.services.jobs import recorded_job
 from crmscore.services.scheduler import apply_retention
-from crmscore.services.snapshots import PointsView, SnapshotInfo, list_snapshots, write_snapshot
+from crmscore.services.snapshots import (
+    PointsView,
+    SnapshotInfo,
+    ensure_registry,
+    list_snapshots,
+    write_snapshot,
+)
 from crmscore.settings import Settings
 from crmscore.store.warehouse import Warehouse
 from crmscore.workspace import Workspace
 
-__all__ = ["STAGES", "Backfill", "ChurnReuse", "RunOptions", "backfill_workers", "input_fingerprint", "model_columns",
-           "run_backfill", "run_scoring", "score_tables"]
+__all__ = ["STAGES", "Backfill", "ChurnReuse", "RunOptions", "backfill_workers", "churn_origins", "input_fingerprint",
+           "model_columns", "run_backfill", "run_scoring", "score_tables"]
 
 STAGES = ("features", "models", "scorecard", "write")
 ProgressFn = Callable[[str, float], None]
@@ -160,51 +166,65 @@ def _months_between(earlier: dt.date, later: dt.date) -> int:
     return (later.year - earlier.year) * 12 + later.month - earlier.month
 
 
+def _month_end_on_or_before(day: dt.date) -> dt.date:
+    following = day + dt.timedelta(days=1)
+    return day if following.month != day.month else day.replace(day=1) - dt.timedelta(days=1)
+
+
+def churn_origins(as_of: dt.date, horizon_days: int) -> list[dt.date]:
+    """The training origins of a scoring run's churn model: the month end on or before each of the model's own
+    origins (:meth:`ChurnModel.origins`), so that a backfill's fits read the features of its (month-end)
+    dates, and a single run fits the model a backfill fits for the same date."""
+    from crmscore.models.churn import ChurnModel
+
+    return sorted({_month_end_on_or_before(o) for o in ChurnModel(horizon_days=horizon_days).origins(as_of)})
+
+
 @dataclass
 class ChurnReuse:
-    """The churn models of a backfill: a model fitted for one as-of date serves the dates of the following
-    ``refit_months`` months (``Settings.churn_refit_months``), then the next date fits again. Until a fit gives
-    the supervised model (short histories fall back to 1 - P(alive)), every date fits its own. Deterministic:
-    the same dates give the same fits, however many dates are scored at once. The orders' sales frame is read
-    once for all dates.
+    """The churn models of a backfill: fitted for the first date and for the first date at least
+    ``refit_months`` months (``Settings.churn_refit_months``) after the previous fit, and used for the dates in
+    between. A date whose scheduled fit fell back (too little history: 1 - P(alive)) fits its own.
+
+    The training origins of these fits are month ends (the month end on or before each of the model's own
+    origins), so that a fit reads the features the backfill computed for its dates (``frames``) instead of
+    computing them again. Deterministic: the same dates give the same fits, however many are scored at once.
+    The orders' sales frame is read once (``sales``).
     """
 
     refit_months: int
-    sales: pd.DataFrame | None = None
+    horizon_days: int
+    sales: Future[pd.DataFrame] = field(default_factory=Future)
     anchors: dict[dt.date, dt.date] = field(default_factory=dict)  # as-of date -> the date its model is fitted for
-    fits: dict[dt.date, Future[Any]] = field(default_factory=dict)  # fitted (or being fitted) models by date
-
-    @property
-    def supervised_as_of(self) -> dt.date | None:
-        """The latest date with a finished supervised fit."""
-        done = [day for day, fit in self.fits.items()
-                if fit.done() and fit.exception() is None and fit.result().mode_ == "supervised"]
-        return max(done) if done else None
-
-    def record(self, as_of: dt.date, model: Any) -> None:
-        fit: Future[Any] = Future()
-        fit.set_result(model)
-        self.fits[as_of] = fit
+    fits: dict[dt.date, Future[Any]] = field(default_factory=dict)  # models by the date they are fitted for
+    frames: dict[dt.date, Future[pd.DataFrame]] = field(default_factory=dict)  # numeric features by date
 
     def schedule(self, days: list[dt.date]) -> list[dt.date]:
-        """Assign ``days`` (sorted, after the latest supervised fit) to fits; returns the dates to fit for."""
-        anchor = self.supervised_as_of
-        new = []
+        """Assign ``days`` (sorted) to fits; returns the dates to fit for."""
+        anchor: dt.date | None = None
+        refits = []
         for day in days:
             if anchor is None or _months_between(anchor, day) >= self.refit_months:
                 anchor = day
-                new.append(day)
+                refits.append(day)
             self.anchors[day] = anchor
-        return new
+        return refits
+
+    def model(self) -> Any:
+        from crmscore.models.churn import ChurnModel
+
+        return ChurnModel(horizon_days=self.horizon_days)
+
+    def origins(self, day: dt.date) -> list[dt.date]:
+        return churn_origins(day, self.horizon_days)
 
     def model_for(self, as_of: dt.date) -> tuple[Any, dt.date] | None:
         """The scheduled model for ``as_of`` and the date it was fitted for (waits for a fit in progress), or
-        None when the date fits its own (no schedule, or the scheduled fit of an earlier date fell back)."""
+        None when the date fits its own (not scheduled, or the scheduled fit of an earlier date fell back)."""
         anchor = self.anchors.get(as_of)
         if anchor is None or anchor not in self.fits:
             return None
         model = self.fits[anchor].result()
-        # a fit that fell back serves only its own date (the dates after it fit their own)
         return (model, anchor) if model.mode_ == "supervised" or anchor == as_of else None
 
 
@@ -271,6 +291,8 @@ class Backfill:
     """
 
     churn: ChurnReuse
+    rfm: Future[RFM] = field(default_factory=Future)  # the RFM edges of every date (a reference's, or the first's)
+    rfm_from: dt.date | None = None  # the date whose own fit gives them (when the workspace has no reference)
     templates: dict[Any, _Template] = field(default_factory=dict)
     customer_sql: dict[str, _DatedSQL] = field(default_factory=dict)
     fingerprint: str | None = None  # the inputs do not change during a backfill: hashed once
@@ -351,22 +373,23 @@ def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int
     """
     from crmscore.models.churn import ChurnModel, engine_features, numeric_table, sales_frame
 
+    own = reuse.frames.get(as_of) if reuse is not None else None  # the backfill's frame of this date
+
     def feature_fn(tables: Any, day: dt.date) -> pd.DataFrame:
+        if own is not None and day == as_of:
+            return own.result()
         if features is not None and day == as_of:
             # a fitted model reads only its own columns
             return numeric_table(features, getattr(model, "feature_names_", None))
         return engine_features(tables, day)
 
     try:
-        found = reuse.model_for(as_of) if reuse is not None else None  # first: a fit reads the sales too
+        found = reuse.model_for(as_of) if reuse is not None else None
         model, fitted_as_of = found if found is not None else (None, as_of)
-        if reuse is not None and reuse.sales is None:
-            reuse.sales = sales_frame(tables)
-        sales = reuse.sales if reuse is not None else sales_frame(tables)
+        sales = reuse.sales.result() if reuse is not None else sales_frame(tables)
         if model is None:
-            model = ChurnModel(horizon_days=horizon_days, features=feature_fn).fit(tables, as_of, sales=sales)
-            if reuse is not None and as_of not in reuse.anchors:
-                reuse.record(as_of, model)
+            model = ChurnModel(horizon_days=horizon_days, features=feature_fn).fit(
+                tables, as_of, sales=sales, origins=churn_origins(as_of, horizon_days))
         # a copy reads this run's features (a shared model may be scoring another date on another thread)
         model = copy.copy(model)
         model.features = feature_fn
@@ -416,7 +439,10 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
     tables = canonical_tables(wh)
     with run.stage("features", progress, 0):
         n_bins = settings.rfm_bins
-        rfm = _reference_rfm(wh, n_bins, options.refit_rfm)
+        if backfill is None:
+            rfm = _reference_rfm(wh, n_bins, options.refit_rfm)
+        else:
+            rfm = None if backfill.rfm_from == as_of else backfill.rfm.result()
         feature_config = FeatureConfig(service_cost_per_ticket=settings.service_cost_per_ticket)
         if backfill is not None and wh.dialect == "duckdb" and rfm is not None:
             def build(day: dt.date, rfm: RFM = rfm) -> ir.Table:
@@ -430,6 +456,13 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
         if not hasattr(fitted, "bin_edges_"):
             raise CrmscoreError("no orders to score", "import orders first: crmscore import orders FILE")
         run.params["rfm"] = fitted.to_dict()
+        if backfill is not None and backfill.rfm_from == as_of:
+            backfill.rfm.set_result(fitted)
+        frame = backfill.churn.frames.get(as_of) if backfill is not None else None
+        if frame is not None:  # a later churn fit's origin: its numeric features
+            from crmscore.models.churn import numeric_table
+
+            frame.set_result(numeric_table(customers.drop(*[c for c in CLASS_COLUMNS if c in customers.columns])))
     # a backfill on DuckDB scores from compiled SQL (see Backfill), which joins the model columns itself
     templated = bool(cards) and backfill is not None and wh.dialect == "duckdb"
     with run.stage("models", progress, 1):
@@ -563,21 +596,27 @@ def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = No
                  progress: BackfillProgress | None = None, workers: int | None = None) -> list[SnapshotInfo]:
     """One snapshot per as-of date (returned oldest first), sharing the work the dates have in common.
 
-    Each snapshot is a complete scoring run with its own job record. The first date is scored alone (it fixes
-    the RFM edges when the workspace has no snapshot yet, and compiles the scorecards) while its churn model is
-    fitted; the others are then scored ``workers`` at a time (default :func:`backfill_workers`), each on its own
-    warehouse connection. A failure stops the backfill: the dates not started are skipped, the snapshots
-    already written are kept, and the earliest date's error is raised. The churn models follow
-    :class:`ChurnReuse`: fitted for the first date and every ``churn_refit_months`` months after, while earlier
-    dates are scored; each snapshot records its model's ``fitted_as_of``. Scores equal a single run's (the
-    scorecards are compiled once, see :class:`Backfill`). The retention policy is applied at the end.
+    Each snapshot is a complete scoring run with its own job record. The dates are scored ``workers`` at a time
+    (default :func:`backfill_workers`), each on its own warehouse connection. Every date uses the RFM edges of
+    the workspace's reference snapshot, or else the first date's. The churn models follow :class:`ChurnReuse`:
+    fitted for the first date and every ``churn_refit_months`` months after, while earlier dates are scored,
+    from the features the backfill computes anyway; each snapshot records its model's ``fitted_as_of`` and
+    origins. Scores equal a single run's (the scorecards and the customer table are compiled once, see
+    :class:`Backfill`). A failure stops the backfill: the dates not started are skipped, the snapshots already
+    written are kept, and the earliest date's error is raised. The retention policy is applied at the end.
     """
-    from crmscore.models.churn import ChurnModel, engine_features, sales_frame
+    from crmscore.models.churn import engine_features, sales_frame
 
     days = sorted(set(dates))
     wh = ws.warehouse
-    backfill = Backfill(ChurnReuse(refit_months=ws.settings.churn_refit_months))
-    churn = backfill.churn
+    settings = ws.settings
+    churn = ChurnReuse(refit_months=settings.churn_refit_months, horizon_days=settings.churn_horizon_days)
+    backfill = Backfill(churn)
+    reference = _reference_rfm(wh, settings.rfm_bins, False)
+    if reference is not None:
+        backfill.rfm.set_result(reference)
+    elif days:
+        backfill.rfm_from = days[0]
     infos: dict[dt.date, SnapshotInfo] = {}
 
     def score(day: dt.date, on: Warehouse) -> None:
@@ -587,43 +626,84 @@ def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = No
         options = RunOptions(as_of=day, scorecard=scorecard, created_by=created_by)
         infos[day] = _score_date(ws, on, options, report, True, backfill)
 
-    def fit(day: dt.date, on: Warehouse) -> Any:
+    def unblock(day: dt.date, exc: BaseException) -> None:
+        """A date that failed or was skipped: whoever waits for its RFM edges or features gets the error."""
+        waiting = [churn.frames.get(day)] + ([backfill.rfm] if backfill.rfm_from == day else [])
+        for future in waiting:
+            if future is not None and not future.done():
+                future.set_exception(exc)
+
+    def read_sales(day: dt.date, on: Warehouse) -> None:
+        try:
+            churn.sales.set_result(sales_frame(canonical_tables(on)))
+        except BaseException as exc:
+            churn.sales.set_exception(exc)
+
+    def frame(day: dt.date, on: Warehouse) -> None:
         caches_before = on.cache_names()
         try:
-            tables = canonical_tables(on)
-            if churn.sales is None:
-                churn.sales = sales_frame(tables)
-            model = ChurnModel(horizon_days=ws.settings.churn_horizon_days, features=engine_features)
-            return model.fit(tables, day, sales=churn.sales)
+            churn.frames[day].set_result(engine_features(canonical_tables(on), day))
+        except BaseException as exc:
+            churn.frames[day].set_exception(exc)
         finally:
             on.release_caches(keep=caches_before)
 
+    def fit(day: dt.date, on: Warehouse) -> None:
+        def features(tables: Any, origin: dt.date) -> pd.DataFrame:
+            return churn.frames[origin].result()
+
+        caches_before = on.cache_names()
+        try:
+            model = churn.model()
+            model.features = features
+            churn.fits[day].set_result(model.fit(canonical_tables(on), day, sales=churn.sales.result(),
+                                                 origins=churn.origins(day)))
+        except BaseException as exc:  # the dates using this fit report it (a CrmscoreError becomes a notice)
+            churn.fits[day].set_exception(exc)
+        finally:
+            on.release_caches(keep=caches_before)
+            later = {o for r in refits if r > day for o in churn.origins(r)}
+            for origin in set(churn.origins(day)) - later:  # features no later fit reads
+                churn.frames.pop(origin, None)
+
+    def skipped(future: Future[Any]) -> Callable[[dt.date, BaseException], None]:
+        """For a task that did not run: whoever waits for its result gets the error."""
+        def resolve(day: dt.date, exc: BaseException) -> None:
+            if not future.done():
+                future.set_exception(exc)
+        return resolve
+
+    # The tasks, in the order they start: each fit (and the features of its origins that no date computes)
+    # once the last date whose features it reads has started, so that it runs while other dates are scored.
+    refits = churn.schedule(days)
+    day_set = set(days)
+    for refit in refits:
+        for origin in churn.origins(refit):
+            churn.frames.setdefault(origin, Future())
+    tasks: dict[int, list[tuple[Callable[[dt.date, Warehouse], Any], dt.date]]] = {}
+    for refit in refits:
+        churn.fits[refit] = Future()
+        inputs = [o for o in churn.origins(refit) if o in day_set]
+        # after the date following the last of its input dates, but before its own date
+        after = days.index(max(inputs)) + 1 if inputs else -1
+        at = min(after, days.index(refit) - 1)
+        own = [(frame, o) for o in churn.origins(refit) if o not in day_set and not any(
+            task is frame and d == o for queued in tasks.values() for task, d in queued)]
+        tasks.setdefault(at, []).extend([*own, (fit, refit)])
+    ensure_registry(wh)
     pool = _Workers(wh, workers or backfill_workers(ws, len(days)))
+    def submit(task: Callable[[dt.date, Warehouse], Any], day: dt.date) -> None:
+        result = churn.fits[day] if task is fit else churn.frames[day]
+        pool.submit(task, day, on_fail=skipped(result))
+
     try:
-        # the first date, alone (its model is fitted meanwhile); then, until a supervised churn model exists,
-        # each date fits its own
-        first = 0
-        if days:
-            churn.anchors[days[0]] = days[0]
-            churn.fits[days[0]] = pool.submit(fit, days[0])
-        while first < len(days) and (first == 0 or churn.supervised_as_of is None):
-            score(days[first], wh)
-            first += 1
-        rest = days[first:]
-        refits = churn.schedule(rest)
-        # each refit runs while the dates of the model before it are scored
-        pending = list(refits)
-
-        def submit_fit() -> None:
-            if pending:
-                refit = pending.pop(0)
-                churn.fits[refit] = pool.submit(fit, refit)
-
-        submit_fit()
-        for day in rest:
-            if day in refits:
-                submit_fit()
-            pool.submit(score, day, stops=True)
+        pool.submit(read_sales, days[0] if days else dt.date.today(), on_fail=skipped(churn.sales))
+        for task, day in tasks.get(-1, []):
+            submit(task, day)
+        for i, day in enumerate(days):
+            pool.submit(score, day, stops=True, on_fail=unblock)
+            for task, other in tasks.get(i, []):
+                submit(task, other)
         pool.wait()
     finally:
         pool.close()
@@ -672,24 +752,28 @@ class _Workers:
                 self.opened.append(conn)
         return conn
 
-    def _run(self, task: Callable[[dt.date, Warehouse], Any], day: dt.date, stops: bool) -> Any:
-        if self.stop.is_set():
-            raise _Skipped()
+    def _run(self, task: Callable[[dt.date, Warehouse], Any], day: dt.date, stops: bool,
+             on_fail: Callable[[dt.date, BaseException], None] | None) -> Any:
         try:
+            if self.stop.is_set():
+                raise _Skipped()
             return task(day, self._connection())
         except BaseException as exc:
             if stops:
                 self.stop.set()
                 self.errors[day] = exc
+            if on_fail is not None:
+                on_fail(day, exc)
             raise
 
-    def submit(self, task: Callable[[dt.date, Warehouse], Any], day: dt.date, stops: bool = False) -> Future[Any]:
+    def submit(self, task: Callable[[dt.date, Warehouse], Any], day: dt.date, stops: bool = False,
+               on_fail: Callable[[dt.date, BaseException], None] | None = None) -> Future[Any]:
         if self.pool is not None:
-            future = self.pool.submit(self._run, task, day, stops)
+            future = self.pool.submit(self._run, task, day, stops, on_fail)
         else:
             future = Future()
             try:
-                future.set_result(self._run(task, day, stops))
+                future.set_result(self._run(task, day, stops, on_fail))
             except BaseException as exc:
                 future.set_exception(exc)
         self.futures.append(future)

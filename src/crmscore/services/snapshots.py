@@ -49,6 +49,7 @@ __all__ = [
     "Snapshots",
     "customers_table",
     "delete_snapshot",
+    "ensure_registry",
     "get_snapshot",
     "latest_snapshot",
     "list_snapshots",
@@ -123,7 +124,8 @@ def _write_points(wh: Warehouse, snapshot_id: str, points: pa.Table | ibis.Table
         wh.con.create_view(_points_name(snapshot_id), points.render([wh.table(n) for n in names]))
 
 
-def _ensure_registry(wh: Warehouse) -> None:
+def ensure_registry(wh: Warehouse) -> None:
+    """Create the snapshot registry if missing (writers running at once cannot all create it)."""
     if not wh.has_table(REGISTRY_TABLE):
         wh.con.create_table(REGISTRY_TABLE, schema=_REGISTRY_SCHEMA)
 
@@ -151,7 +153,7 @@ def write_snapshot(wh: Warehouse, *, as_of: date, customers: pa.Table | ibis.Tab
     _check_id(snapshot_id)
     created_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     with wh.transaction():
-        _ensure_registry(wh)
+        ensure_registry(wh)
         cust = wh.con.create_table(_customers_name(snapshot_id), customers)
         count = int(cust.count().execute())
         if points is not None:
