@@ -431,8 +431,10 @@ class ChurnModel:
             return self._predict_p_alive(tables, as_of, n_reasons, sales)
         frame = self.feature_frame(tables, as_of, sales=sales)
         x = frame[self.feature_names_].to_numpy(dtype=np.float64)
-        out = pd.DataFrame({"customer_id": frame["customer_id"], "churn_risk": self._risk(x)})
-        reasons = self._reasons(x, n_reasons)
+        margin, reasons = self._reasons(x, n_reasons)
+        # the attributions sum to the log-odds: one pass over the trees gives the risk and its reasons
+        risk = np.asarray(self.calibrator_.predict(_sigmoid(margin)), dtype=np.float64)
+        out = pd.DataFrame({"customer_id": frame["customer_id"], "churn_risk": risk})
         texts = [self._texts(reason) for reason in reasons]
         for rank, (text_en, _) in enumerate(texts, start=1):
             out[f"reason_{rank}"] = text_en
@@ -466,15 +468,15 @@ class ChurnModel:
             out[f"reason_{rank}_zh"] = "回退: 1 - 存活概率 (BG/NBD)" if rank == 1 else ""
         return out
 
-    def _reasons(self, x: np.ndarray, n_reasons: int) -> list[dict[str, np.ndarray]]:
-        """Per rank (the first ``n_reasons`` features by falling impact): each customer's ``feature`` index,
-        ``value``, ``impact`` and ``keep`` (impact > 0, beyond rounding)."""
+    def _reasons(self, x: np.ndarray, n_reasons: int) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
+        """Each customer's log-odds, and per rank (the first ``n_reasons`` features by falling impact) each
+        customer's ``feature`` index, ``value``, ``impact`` and ``keep`` (impact > 0, beyond rounding)."""
         contrib = self._path_contributions(x)
         margin = contrib.sum(axis=1)
         shares = contrib[:, :-1]
         k = min(n_reasons, shares.shape[1])
         if k == 0:
-            return []
+            return margin, []
         # impact_j = sigmoid(m) - sigmoid(m - c_j) rises with c_j: the largest shares are the largest impacts
         top = np.argpartition(-shares, k - 1, axis=1)[:, :k] if k < shares.shape[1] else np.tile(
             np.arange(k), (len(shares), 1))
@@ -483,8 +485,8 @@ class ChurnModel:
         top, top_shares = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_shares, order, axis=1)
         impact = _sigmoid(margin)[:, None] - _sigmoid(margin[:, None] - top_shares)
         rows = np.arange(len(x))
-        return [{"feature": top[:, r], "value": x[rows, top[:, r]], "impact": impact[:, r],
-                 "keep": impact[:, r] > 1e-6} for r in range(k)]
+        return margin, [{"feature": top[:, r], "value": x[rows, top[:, r]], "impact": impact[:, r],
+                         "keep": impact[:, r] > 1e-6} for r in range(k)]
 
     def _texts(self, reason: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """The English and Chinese reason texts of one rank ("" where not kept).
@@ -538,7 +540,7 @@ class ChurnModel:
         ids = frame["customer_id"].to_numpy()
         names = np.asarray(self.feature_names_, dtype=object)
         parts = []
-        for rank, reason in enumerate(self._reasons(x, n_reasons), start=1):
+        for rank, reason in enumerate(self._reasons(x, n_reasons)[1], start=1):
             keep = reason["keep"]
             feature, value = reason["feature"][keep], reason["value"][keep]
             typical = self.medians_[feature]

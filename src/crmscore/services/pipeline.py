@@ -357,7 +357,7 @@ def _compile_template(features: Any, models: Any, cards: list[Card]) -> _Templat
     if models is not None:  # the same join as a single run's (score_tables)
         source = source.left_join(ibis.table(models, name=_RUN_MODELS), "customer_id").drop("customer_id_right")
     scores, points = _score_with_cards(source, cards, cache=materialise)
-    customers = source.left_join(scores, "customer_id").drop("customer_id_right").order_by("customer_id")
+    customers = source.left_join(scores, "customer_id").drop("customer_id_right")  # sorted when written
     placeholders = [ibis.table(part.schema(), name=_points_part(k)) for k, part in enumerate(points.parts)]
     view = _view_sql(ibis.to_sql(points.render(placeholders), dialect="duckdb"), len(placeholders))
     return _Template(tuple(steps), ibis.to_sql(customers, dialect="duckdb"), replace(points, sql=view))
