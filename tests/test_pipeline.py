@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -154,6 +155,47 @@ def test_backfill_is_reproducible_and_refits_on_schedule(tmp_path: Path) -> None
         f"snap_pointrows_{alone.snapshot_id}_0", f"snap_pointrows_{alone.snapshot_id}_1"}
     delete_snapshot(ws.warehouse, alone.snapshot_id)
     assert not [t for t in ws.warehouse.con.list_tables() if alone.snapshot_id in t]
+    ws.close()
+
+
+def _snapshot_frames(ws: Workspace, infos: list[Any]) -> list[pd.DataFrame]:
+    return [customers_table(ws.warehouse, i.snapshot_id).to_pandas().sort_values("customer_id")
+            .reset_index(drop=True) for i in infos]
+
+
+def test_backfill_is_the_same_on_one_or_two_workers(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    _load_synthetic(ws, 200, seed=5)
+    ws.settings.churn_refit_months = 2
+    days = [dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2024, 3, 31), dt.date(2024, 4, 30)]
+    one = run_backfill(ws, days, workers=1)
+    two = run_backfill(ws, days, workers=2)
+    assert [i.params["churn"] for i in one] == [i.params["churn"] for i in two]
+    assert [i.params["churn"]["fitted_as_of"] for i in two] == ["2024-01-31", "2024-01-31", "2024-03-31",
+                                                                  "2024-03-31"]
+    for a, b in zip(_snapshot_frames(ws, one), _snapshot_frames(ws, two), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    # the worker connections are gone and DuckDB's thread setting is back
+    assert ws.warehouse.execute("SELECT current_setting('threads')").fetchone()[0] == (os.cpu_count() or 1)
+    ws.close()
+
+
+def test_backfill_date_equals_a_single_run_when_it_fits_its_own_model(tmp_path: Path) -> None:
+    """A refit every month: each date's churn model is fitted for it, from month-end origins, partly from the
+    features the backfill computed for its earlier dates (2024-01-31 for 2024-04-30). The customer table comes
+    from SQL compiled once and moved to each date. Still the snapshot equals a single run's."""
+    ws = Workspace.init(tmp_path / "ws")
+    _load_synthetic(ws, 200, seed=5)
+    ws.settings.churn_refit_months = 1
+    days = [dt.date(2023, 12, 31), dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2024, 3, 31),
+            dt.date(2024, 4, 30)]
+    infos = run_backfill(ws, days, workers=2)
+    last = infos[-1].params["churn"]
+    assert last["fitted_as_of"] == "2024-04-30" and "2024-01-31" in last["origins"]
+    alone = run_scoring(ws, as_of=days[-1])
+    assert alone.params["churn"] == last
+    backfilled, single = _snapshot_frames(ws, [infos[-1], alone])
+    pd.testing.assert_frame_equal(backfilled, single)
     ws.close()
 
 
