@@ -247,6 +247,28 @@ def test_killed_scoring_leaves_no_partial_snapshot(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
+def test_backfill_on_postgres_matches_duckdb(tmp_path: Path, pg_urls: dict[str, str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    days = [dt.date(2024, 4, 30), dt.date(2024, 5, 31)]
+    duck = Workspace.init(tmp_path / "duck")
+    _load_synthetic(duck, 120, seed=11)
+    d_infos = run_backfill(duck, days)
+    d_frames = _snapshot_frames(duck, d_infos)
+    duck.close()
+    monkeypatch.setenv("CRMSCORE_WAREHOUSE_URL", pg_urls["warehouse"])
+    monkeypatch.setenv("CRMSCORE_DATABASE_URL", pg_urls["database"])
+    with Workspace.init(tmp_path / "pg") as pg:
+        _load_synthetic(pg, 120, seed=11)
+        p_infos = run_backfill(pg, days, workers=2)  # one connection on PostgreSQL: one date at a time
+        p_frames = _snapshot_frames(pg, p_infos)
+    assert [i.params["churn"]["fitted_as_of"] for i in p_infos] == [i.params["churn"]["fitted_as_of"]
+                                                                    for i in d_infos]
+    cols = ["customer_id", "score", "grade", "rfm_code", "rfm_segment", "abc_class", "lifecycle_stage"]
+    for left, right in zip(d_frames, p_frames, strict=True):
+        pd.testing.assert_frame_equal(left[cols].astype(str), right[cols].astype(str))
+
+
+@pytest.mark.postgres
 def test_scoring_on_postgres_matches_duckdb(tmp_path: Path, pg_urls: dict[str, str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     day = dt.date(2024, 6, 30)

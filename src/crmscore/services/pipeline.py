@@ -439,10 +439,10 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
     tables = canonical_tables(wh)
     with run.stage("features", progress, 0):
         n_bins = settings.rfm_bins
-        if backfill is None:
-            rfm = _reference_rfm(wh, n_bins, options.refit_rfm)
+        if backfill is not None and (backfill.rfm_from is not None or backfill.rfm.done()):
+            rfm = None if backfill.rfm_from == as_of else backfill.rfm.result()  # (waits for the first date's)
         else:
-            rfm = None if backfill.rfm_from == as_of else backfill.rfm.result()
+            rfm = _reference_rfm(wh, n_bins, options.refit_rfm)
         feature_config = FeatureConfig(service_cost_per_ticket=settings.service_cost_per_ticket)
         if backfill is not None and wh.dialect == "duckdb" and rfm is not None:
             def build(day: dt.date, rfm: RFM = rfm) -> ir.Table:
@@ -583,12 +583,12 @@ def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params
 BackfillProgress = Callable[[int, dt.date, str, float], None]
 
 
-def backfill_workers(ws: Workspace, n_dates: int) -> int:
-    """How many dates a backfill scores at once: ``Settings.backfill_workers`` (0: one per CPU core, at most 4);
-    always 1 on a warehouse other than DuckDB (one connection)."""
+def backfill_workers(ws: Workspace, n_dates: int, wanted: int | None = None) -> int:
+    """How many dates a backfill scores at once: ``wanted``, else ``Settings.backfill_workers`` (0: one per CPU
+    core, at most 4); always 1 on a warehouse other than DuckDB (one connection)."""
     if ws.warehouse.dialect != "duckdb":
         return 1
-    wanted = ws.settings.backfill_workers or min(os.cpu_count() or 1, 4)
+    wanted = wanted or ws.settings.backfill_workers or min(os.cpu_count() or 1, 4)
     return max(1, min(wanted, n_dates))
 
 
@@ -691,7 +691,7 @@ def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = No
             task is frame and d == o for queued in tasks.values() for task, d in queued)]
         tasks.setdefault(at, []).extend([*own, (fit, refit)])
     ensure_registry(wh)
-    pool = _Workers(wh, workers or backfill_workers(ws, len(days)))
+    pool = _Workers(wh, backfill_workers(ws, len(days), workers))
     def submit(task: Callable[[dt.date, Warehouse], Any], day: dt.date) -> None:
         result = churn.fits[day] if task is fit else churn.frames[day]
         pool.submit(task, day, on_fail=skipped(result))
