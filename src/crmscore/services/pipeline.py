@@ -608,6 +608,8 @@ def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = No
     from crmscore.models.churn import engine_features, sales_frame
 
     days = sorted(set(dates))
+    if not days:
+        return []
     wh = ws.warehouse
     settings = ws.settings
     churn = ChurnReuse(refit_months=settings.churn_refit_months, horizon_days=settings.churn_horizon_days)
@@ -615,7 +617,7 @@ def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = No
     reference = _reference_rfm(wh, settings.rfm_bins, False)
     if reference is not None:
         backfill.rfm.set_result(reference)
-    elif days:
+    else:
         backfill.rfm_from = days[0]
     infos: dict[dt.date, SnapshotInfo] = {}
 
@@ -697,7 +699,7 @@ def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = No
         pool.submit(task, day, on_fail=skipped(result))
 
     try:
-        pool.submit(read_sales, days[0] if days else dt.date.today(), on_fail=skipped(churn.sales))
+        pool.submit(read_sales, days[0], on_fail=skipped(churn.sales))
         for task, day in tasks.get(-1, []):
             submit(task, day)
         for i, day in enumerate(days):
