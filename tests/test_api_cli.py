@@ -69,3 +69,38 @@ def test_serve_refuses_a_workspace_served_elsewhere(tmp_path: Path) -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_serve_releases_its_lock_on_sigterm(tmp_path: Path) -> None:
+    """A real `crmscore serve` process stopped by SIGTERM (as service managers stop it) leaves no lock."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    Workspace.init(tmp_path / "w").close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "crmscore.cli.main", "serve", "-w", str(tmp_path / "w"),
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, "the server exited early"
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        assert (tmp_path / "w" / "server.lock").exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (tmp_path / "w" / "server.lock").exists()

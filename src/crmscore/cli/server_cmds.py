@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +13,10 @@ from crmscore.cli.common import JsonOption, WorkspaceOption, console, emit_json,
 from crmscore.workspace import Workspace
 
 users_app = typer.Typer(help="Manage users of the server: add, list, disable.", no_args_is_help=True)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def serve_workspace(path: Path | str | None, host: str | None = None, port: int | None = None,
@@ -29,6 +35,10 @@ def serve_workspace(path: Path | str | None, host: str | None = None, port: int 
     bind_port = port or ws.settings.port
     url = f"http://{bind_host}:{bind_port}"
     ws.acquire_server_lock(url)
+    # uvicorn shuts down gracefully on SIGTERM and then raises the signal again: with the default action the
+    # process would die before the lock is released; this handler ends it through the finally below instead
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         console.print(f"crmscore serving {ws.path} at [bold]{url}[/] (API reference: {url}/docs)")
         uvicorn.run(create_app(ws, freeze_gc=True), host=bind_host, port=bind_port, log_level="info", proxy_headers=True,
