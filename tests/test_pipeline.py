@@ -199,6 +199,31 @@ def test_backfill_date_equals_a_single_run_when_it_fits_its_own_model(tmp_path: 
     ws.close()
 
 
+def test_a_failing_date_stops_the_backfill_and_keeps_what_was_written(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import crmscore.services.pipeline as pipeline
+
+    ws = Workspace.init(tmp_path / "ws")
+    _load_synthetic(ws, 200, seed=5)
+    days = [dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2024, 3, 31), dt.date(2024, 4, 30),
+            dt.date(2024, 5, 31)]
+    real = pipeline.write_snapshot
+
+    def failing(wh: Any, **kwargs: Any) -> Any:
+        if kwargs["as_of"] == days[2]:
+            raise RuntimeError("disk full (injected)")
+        return real(wh, **kwargs)
+
+    monkeypatch.setattr(pipeline, "write_snapshot", failing)
+    with pytest.raises(RuntimeError, match="injected"):
+        run_backfill(ws, days, workers=2)
+    written = {s.as_of for s in list_snapshots(ws.warehouse)}
+    assert {days[0], days[1]} <= written and days[2] not in written  # started before it: finished and kept
+    jobs = list_jobs(ws, kind="score", limit=10)
+    assert [j.status for j in jobs].count("failed") == 1 and all(j.status != "running" for j in jobs)
+    ws.close()
+
+
 _SCORE_SCRIPT = """
 import sys
 from crmscore.workspace import Workspace

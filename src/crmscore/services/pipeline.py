@@ -694,6 +694,7 @@ def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = No
         tasks.setdefault(at, []).extend([*own, (fit, refit)])
     ensure_registry(wh)
     pool = _Workers(wh, backfill_workers(ws, len(days), workers))
+
     def submit(task: Callable[[dt.date, Warehouse], Any], day: dt.date) -> None:
         result = churn.fits[day] if task is fit else churn.frames[day]
         pool.submit(task, day, on_fail=skipped(result))
@@ -795,7 +796,8 @@ class _Workers:
     def close(self) -> None:
         self.stop.set()  # after a failure in the caller: start nothing more
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            # not cancelled: a queued task skips itself and hands its error to whoever waits for its result
+            self.pool.shutdown(wait=True)
         for conn in self.opened:
             conn.close()
         if self.threads is not None:
