@@ -302,15 +302,18 @@ class Backfill:
         """The features and classes of ``day`` (``build(day)``) in a temporary table, from SQL compiled once
         per ``key`` (the feature settings and RFM edges): building and compiling the expression costs more than
         running it at 100k customers."""
+        sql: str | None = None  # this date's own compile, when there is one
         with self.lock:
             entry = self.customer_sql.get(key)
             if entry is None:
                 expr = build(day)
-                entry = self.customer_sql[key] = _DatedSQL(day, ibis.to_sql(expr, dialect="duckdb"), expr.schema())
+                sql = ibis.to_sql(expr, dialect="duckdb")
+                entry = self.customer_sql[key] = _DatedSQL(day, sql, expr.schema())
             elif entry.verified is None:
-                entry.verified = entry.for_day(day) == ibis.to_sql(build(day), dialect="duckdb")
-        sql = entry.sql if day == entry.day else entry.for_day(day) if entry.verified else ibis.to_sql(
-            build(day), dialect="duckdb")
+                sql = ibis.to_sql(build(day), dialect="duckdb")
+                entry.verified = entry.for_day(day) == sql
+        if sql is None:
+            sql = entry.for_day(day) if entry.verified else ibis.to_sql(build(day), dialect="duckdb")
         wh.execute(f"DROP TABLE IF EXISTS {_RUN_CUSTOMERS}")
         wh.con.create_table(_RUN_CUSTOMERS, schema=entry.schema, temp=True)
         wh.execute(f"INSERT INTO {_RUN_CUSTOMERS} {sql}")
@@ -635,18 +638,14 @@ def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = No
             if future is not None and not future.done():
                 future.set_exception(exc)
 
+    # sales, frame and fit hand their result to a future; their errors get there through failed() below
     def read_sales(day: dt.date, on: Warehouse) -> None:
-        try:
-            churn.sales.set_result(sales_frame(canonical_tables(on)))
-        except BaseException as exc:
-            churn.sales.set_exception(exc)
+        churn.sales.set_result(sales_frame(canonical_tables(on)))
 
     def frame(day: dt.date, on: Warehouse) -> None:
         caches_before = on.cache_names()
         try:
             churn.frames[day].set_result(engine_features(canonical_tables(on), day))
-        except BaseException as exc:
-            churn.frames[day].set_exception(exc)
         finally:
             on.release_caches(keep=caches_before)
 
@@ -660,16 +659,15 @@ def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = No
             model.features = features
             churn.fits[day].set_result(model.fit(canonical_tables(on), day, sales=churn.sales.result(),
                                                  origins=churn.origins(day)))
-        except BaseException as exc:  # the dates using this fit report it (a CrmscoreError becomes a notice)
-            churn.fits[day].set_exception(exc)
         finally:
             on.release_caches(keep=caches_before)
             later = {o for r in refits if r > day for o in churn.origins(r)}
             for origin in set(churn.origins(day)) - later:  # features no later fit reads
                 churn.frames.pop(origin, None)
 
-    def skipped(future: Future[Any]) -> Callable[[dt.date, BaseException], None]:
-        """For a task that did not run: whoever waits for its result gets the error."""
+    def failed(future: Future[Any]) -> Callable[[dt.date, BaseException], None]:
+        """For a task that failed or did not run: whoever waits for its result gets the error (the dates using a
+        fit report it; a CrmscoreError there becomes a notice)."""
         def resolve(day: dt.date, exc: BaseException) -> None:
             if not future.done():
                 future.set_exception(exc)
@@ -683,24 +681,25 @@ def run_backfill(ws: Workspace, dates: list[dt.date], scorecard: str | None = No
         for origin in churn.origins(refit):
             churn.frames.setdefault(origin, Future())
     tasks: dict[int, list[tuple[Callable[[dt.date, Warehouse], Any], dt.date]]] = {}
+    computed: set[dt.date] = set()  # origins before the range, computed once for every fit reading them
     for refit in refits:
         churn.fits[refit] = Future()
         inputs = [o for o in churn.origins(refit) if o in day_set]
         # after the date following the last of its input dates, but before its own date
         after = days.index(max(inputs)) + 1 if inputs else -1
         at = min(after, days.index(refit) - 1)
-        own = [(frame, o) for o in churn.origins(refit) if o not in day_set and not any(
-            task is frame and d == o for queued in tasks.values() for task, d in queued)]
-        tasks.setdefault(at, []).extend([*own, (fit, refit)])
+        own = [o for o in churn.origins(refit) if o not in day_set and o not in computed]
+        computed.update(own)
+        tasks.setdefault(at, []).extend([*[(frame, o) for o in own], (fit, refit)])
     ensure_registry(wh)
     pool = _Workers(wh, backfill_workers(ws, len(days), workers))
 
     def submit(task: Callable[[dt.date, Warehouse], Any], day: dt.date) -> None:
         result = churn.fits[day] if task is fit else churn.frames[day]
-        pool.submit(task, day, on_fail=skipped(result))
+        pool.submit(task, day, on_fail=failed(result))
 
     try:
-        pool.submit(read_sales, days[0], on_fail=skipped(churn.sales))
+        pool.submit(read_sales, days[0], on_fail=failed(churn.sales))
         for task, day in tasks.get(-1, []):
             submit(task, day)
         for i, day in enumerate(days):
@@ -729,7 +728,7 @@ class _Workers:
     """
 
     def __init__(self, wh: Warehouse, workers: int) -> None:
-        self.wh, self.workers = wh, workers
+        self.wh = wh
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crmscore-backfill") \
             if workers > 1 else None
         self.stop = threading.Event()
