@@ -75,6 +75,7 @@ class _Run:
     notices: list[str] = field(default_factory=list)
     # cached tables read by the run's SQL: Ibis drops a cached table when its expression is garbage-collected
     keep_alive: list[Any] = field(default_factory=list)
+    rows: int = 0  # customers scored
 
     @contextmanager
     def stage(self, name: str, progress: ProgressFn | None, index: int) -> Iterator[None]:
@@ -459,6 +460,7 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
         if not hasattr(fitted, "bin_edges_"):
             raise CrmscoreError("no orders to score", "import orders first: crmscore import orders FILE")
         run.params["rfm"] = fitted.to_dict()
+        run.rows = int(customers.count().execute())
         if backfill is not None and backfill.rfm_from == as_of:
             backfill.rfm.set_result(fitted)
         frame = backfill.churn.frames.get(as_of) if backfill is not None else None
@@ -576,8 +578,8 @@ def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params
         meta = {"created_by": options.created_by, "scorecard": spec.name if spec is not None else None,
                 "scorecard_version": version, "scorecard_hash": card_hash, "input_fingerprint": fingerprint,
                 "params": run.params, "timings": run.timings}
-        info = write_snapshot(wh, as_of=day, customers=customers.order_by("customer_id"), points=points,
-                              meta=meta)
+        info = write_snapshot(wh, as_of=day, customers=customers, points=points, meta=meta,
+                              clustered=wh.clusters(run.rows))
         info.timings["write"] = round(time.perf_counter() - start, 3)
         report("done", 1.0)
     return info

@@ -110,14 +110,14 @@ def _point_rows_name(snapshot_id: str, part: int) -> str:
     return f"snap_pointrows_{snapshot_id}_{part}"
 
 
-def _write_points(wh: Warehouse, snapshot_id: str, points: pa.Table | ibis.Table | PointsView) -> None:
+def _write_points(wh: Warehouse, snapshot_id: str, points: pa.Table | ibis.Table | PointsView,
+                  clustered: bool) -> None:
     if not isinstance(points, PointsView):
         wh.con.create_table(_points_name(snapshot_id), points)
         return
     names = [_point_rows_name(snapshot_id, k) for k in range(len(points.parts))]
     for name, part in zip(names, points.parts, strict=True):
-        # sorted by customer: reading one customer's points skips the other row groups
-        wh.con.create_table(name, part.order_by("customer_id"))
+        wh.con.create_table(name, part.order_by("customer_id") if clustered else part)
     if points.sql is not None:
         wh.execute(f"CREATE VIEW {_points_name(snapshot_id)} AS {points.sql(names)}")
     else:
@@ -141,12 +141,14 @@ def new_snapshot_id(as_of: date) -> str:
 
 def write_snapshot(wh: Warehouse, *, as_of: date, customers: pa.Table | ibis.Table,
                    points: pa.Table | ibis.Table | PointsView | None = None, meta: dict[str, Any] | None = None,
-                   snapshot_id: str | None = None) -> SnapshotInfo:
+                   snapshot_id: str | None = None, clustered: bool = True) -> SnapshotInfo:
     """Write one complete snapshot atomically and return its registry record.
 
     ``customers`` and ``points`` are Arrow tables or Ibis expressions on the warehouse's own backend (then the
     rows never leave the warehouse); ``points`` may be a :class:`PointsView`. ``meta`` may hold created_by,
     scorecard, scorecard_version, scorecard_hash, input_fingerprint, params (dict) and timings (dict).
+    ``clustered``: the expressions' rows are stored in customer order, so that reading one customer's rows
+    skips the other row groups (see :meth:`Warehouse.clusters`).
     """
     meta = dict(meta or {})
     snapshot_id = snapshot_id or new_snapshot_id(as_of)
@@ -154,10 +156,12 @@ def write_snapshot(wh: Warehouse, *, as_of: date, customers: pa.Table | ibis.Tab
     created_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     with wh.transaction():
         ensure_registry(wh)
+        if clustered and isinstance(customers, ibis.Table):
+            customers = customers.order_by("customer_id")
         cust = wh.con.create_table(_customers_name(snapshot_id), customers)
         count = int(cust.count().execute())
         if points is not None:
-            _write_points(wh, snapshot_id, points)
+            _write_points(wh, snapshot_id, points, clustered)
         info = SnapshotInfo(
             snapshot_id=snapshot_id, as_of=as_of, created_at=created_at, created_by=meta.get("created_by"),
             scorecard=meta.get("scorecard"), scorecard_version=meta.get("scorecard_version"),
