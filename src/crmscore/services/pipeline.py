@@ -233,9 +233,10 @@ class ChurnReuse:
 class _Template:
     """One compiled scoring plan: SQL run in order for every date whose input table has the same schema."""
 
-    steps: tuple[tuple[str, str], ...]  # (temporary table, SELECT) of each scorecard's wide table, in order
-    customers_sql: str
-    points: PointsView  # parts: the wide temporary tables; sql: the points view over placeholder names
+    # the SELECT of each scorecard's wide table, in order: written straight into the snapshot as its points
+    steps: tuple[str, ...]
+    customers_sql: Callable[[list[str]], str]  # the customers, read from the stored wide tables (their names)
+    points: PointsView  # sql: the points view over the stored wide tables' names
 
 
 def _points_part(k: int) -> str:
@@ -243,12 +244,13 @@ def _points_part(k: int) -> str:
 
 
 def _view_sql(sql: str, parts: int) -> Callable[[list[str]], str]:
+    """``sql`` as a function of the names of the tables its placeholders (:func:`_points_part`) stand for."""
     def for_tables(names: list[str]) -> str:
         out = sql
         for k in range(parts):
             quoted = f'"{_points_part(k)}"'
             if quoted not in out:
-                raise AssertionError(f"{quoted} not in the compiled points view")
+                raise AssertionError(f"{quoted} not in the compiled SQL")
             out = out.replace(quoted, f'"{names[k]}"')
         return out
     return for_tables
@@ -321,8 +323,9 @@ class Backfill:
         return wh.table(_RUN_CUSTOMERS)
 
     def scored(self, wh: Warehouse, features: ir.Table, models: pd.DataFrame | None,
-               cards: list[Card]) -> tuple[ir.Table, PointsView]:
-        """(customers, points) of one date: ``features`` (a cached table) joined to ``models`` and scored.
+               cards: list[Card]) -> tuple[Callable[[list[str]], ir.Table], PointsView]:
+        """(customers, points) of one date, for :func:`write_snapshot`: ``features`` (a cached table) joined to
+        ``models`` and scored.
 
         The wide feature table is read in place (a view), not copied: at 80 columns every copy costs more than
         the scoring itself. The caller keeps ``features`` alive until the snapshot is written.
@@ -337,34 +340,35 @@ class Backfill:
             template = self.templates.get(key)
             if template is None:
                 template = self.templates[key] = _compile_template(*schemas, cards)
-        for name, sql in template.steps:
-            wh.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
-        parts = tuple(wh.table(name) for name, _ in template.steps)
-        return wh.con.sql(template.customers_sql), replace(template.points, parts=parts)
+        # the wide tables are computed once, into the snapshot (see write_snapshot)
+        return (lambda names: wh.con.sql(template.customers_sql(names))), replace(template.points,
+                                                                                  parts=template.steps)
 
     def release(self, wh: Warehouse) -> None:
         """Drop the template's temporary tables and view on ``wh``."""
-        for name in sorted({_RUN_MODELS, _RUN_CUSTOMERS} | {n for t in self.templates.values() for n, _ in t.steps}):
+        for name in (_RUN_MODELS, _RUN_CUSTOMERS):
             wh.execute(f"DROP TABLE IF EXISTS {name}")
         wh.execute(f"DROP VIEW IF EXISTS {_RUN_FEATURES}")
 
 
 def _compile_template(features: Any, models: Any, cards: list[Card]) -> _Template:
-    steps: list[tuple[str, str]] = []
+    steps: list[str] = []
 
     def materialise(expr: ir.Table) -> ir.Table:
-        name = f"_crmscore_run_wide_{len(steps)}"
-        steps.append((name, ibis.to_sql(expr, dialect="duckdb")))
+        name = _points_part(len(steps))
+        steps.append(ibis.to_sql(expr, dialect="duckdb"))
         return ibis.table(expr.schema(), name=name)
 
     source = ibis.table(features, name=_RUN_FEATURES)
     if models is not None:  # the same join as a single run's (score_tables)
         source = source.left_join(ibis.table(models, name=_RUN_MODELS), "customer_id").drop("customer_id_right")
     scores, points = _score_with_cards(source, cards, cache=materialise)
-    customers = source.left_join(scores, "customer_id").drop("customer_id_right")  # sorted when written
-    placeholders = [ibis.table(part.schema(), name=_points_part(k)) for k, part in enumerate(points.parts)]
-    view = _view_sql(ibis.to_sql(points.render(placeholders), dialect="duckdb"), len(placeholders))
-    return _Template(tuple(steps), ibis.to_sql(customers, dialect="duckdb"), replace(points, sql=view))
+    customers = source.left_join(scores, "customer_id").drop("customer_id_right")
+    if len(points.parts) != len(steps):
+        raise AssertionError("a scorecard's wide table was not materialised exactly once")
+    view = _view_sql(ibis.to_sql(points.render(list(points.parts)), dialect="duckdb"), len(steps))
+    return _Template(tuple(steps), _view_sql(ibis.to_sql(customers, dialect="duckdb"), len(steps)),
+                     replace(points, sql=view))
 
 
 def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int, run: _Run,
@@ -431,11 +435,13 @@ Card = tuple[Any, int | None, str | None]  # (spec, published version or None, c
 def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = None,
                  progress: ProgressFn | None = None, cards: list[Card] | None = None,
                  settings: Settings | None = None,
-                 backfill: Backfill | None = None) -> tuple[ir.Table, PointsView | None, _Run]:
+                 backfill: Backfill | None = None) -> tuple[ir.Table | Callable[[list[str]], ir.Table],
+                                                         PointsView | None, _Run]:
     """Compute (customers, points) as warehouse expressions for one as-of date, without writing anything.
 
     ``cards``: the scorecards of this run, the default first. Each customer is scored by the first of the
-    others whose ``applies_to`` covers it, else by the default. ``backfill``: see :class:`Backfill`.
+    others whose ``applies_to`` covers it, else by the default. ``backfill``: see :class:`Backfill` (then the
+    points are SELECTs and the customers a function of the tables they are stored in: see write_snapshot).
     """
     options = options or RunOptions()
     settings = settings or Settings()

@@ -88,12 +88,12 @@ class SnapshotInfo:
 class PointsView:
     """Points written as compact per-customer rows and read through a view that renders the long table.
 
-    ``parts``: the expressions to store (one table each); ``render``: the stored tables -> the long points
-    expression (compiled into the view). ``sql``: optionally, the view's SQL for the stored table names
-    (compiled once by a backfill instead of per snapshot).
+    ``parts``: the expressions (or SELECT statements) to store, one table each; ``render``: the stored tables ->
+    the long points expression (compiled into the view). ``sql``: optionally, the view's SQL for the stored
+    table names (compiled once by a backfill instead of per snapshot).
     """
 
-    parts: tuple[ibis.Table, ...]
+    parts: tuple[ibis.Table | str, ...]
     render: Callable[[list[ibis.Table]], ibis.Table]
     sql: Callable[[list[str]], str] | None = None
 
@@ -111,17 +111,23 @@ def _point_rows_name(snapshot_id: str, part: int) -> str:
 
 
 def _write_points(wh: Warehouse, snapshot_id: str, points: pa.Table | ibis.Table | PointsView,
-                  clustered: bool) -> None:
+                  clustered: bool) -> list[str]:
+    """Store the points; returns the names of the tables holding a :class:`PointsView`'s parts."""
     if not isinstance(points, PointsView):
         wh.con.create_table(_points_name(snapshot_id), points)
-        return
+        return []
     names = [_point_rows_name(snapshot_id, k) for k in range(len(points.parts))]
     for name, part in zip(names, points.parts, strict=True):
-        wh.con.create_table(name, part.order_by("customer_id") if clustered else part)
+        if isinstance(part, str):
+            wh.execute(f"CREATE TABLE {name} AS "
+                       + (f"SELECT * FROM ({part}) ORDER BY customer_id" if clustered else part))
+        else:
+            wh.con.create_table(name, part.order_by("customer_id") if clustered else part)
     if points.sql is not None:
         wh.execute(f"CREATE VIEW {_points_name(snapshot_id)} AS {points.sql(names)}")
     else:
         wh.con.create_view(_points_name(snapshot_id), points.render([wh.table(n) for n in names]))
+    return names
 
 
 def ensure_registry(wh: Warehouse) -> None:
@@ -139,13 +145,16 @@ def new_snapshot_id(as_of: date) -> str:
     return f"s{as_of:%Y%m%d}_{secrets.token_hex(3)}"
 
 
-def write_snapshot(wh: Warehouse, *, as_of: date, customers: pa.Table | ibis.Table,
+def write_snapshot(wh: Warehouse, *, as_of: date,
+                   customers: pa.Table | ibis.Table | Callable[[list[str]], ibis.Table],
                    points: pa.Table | ibis.Table | PointsView | None = None, meta: dict[str, Any] | None = None,
                    snapshot_id: str | None = None, clustered: bool = True) -> SnapshotInfo:
     """Write one complete snapshot atomically and return its registry record.
 
     ``customers`` and ``points`` are Arrow tables or Ibis expressions on the warehouse's own backend (then the
-    rows never leave the warehouse); ``points`` may be a :class:`PointsView`. ``meta`` may hold created_by,
+    rows never leave the warehouse); ``points`` may be a :class:`PointsView`, and then ``customers`` may be a
+    function of the names of the tables its parts are stored in (the customers read the stored parts instead
+    of computing them again). ``meta`` may hold created_by,
     scorecard, scorecard_version, scorecard_hash, input_fingerprint, params (dict) and timings (dict).
     ``clustered``: the expressions' rows are stored in customer order, so that reading one customer's rows
     skips the other row groups (see :meth:`Warehouse.clusters`).
@@ -156,12 +165,13 @@ def write_snapshot(wh: Warehouse, *, as_of: date, customers: pa.Table | ibis.Tab
     created_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     with wh.transaction():
         ensure_registry(wh)
+        parts = _write_points(wh, snapshot_id, points, clustered) if points is not None else []
+        if callable(customers):
+            customers = customers(parts)
         if clustered and isinstance(customers, ibis.Table):
             customers = customers.order_by("customer_id")
         cust = wh.con.create_table(_customers_name(snapshot_id), customers)
         count = int(cust.count().execute())
-        if points is not None:
-            _write_points(wh, snapshot_id, points, clustered)
         info = SnapshotInfo(
             snapshot_id=snapshot_id, as_of=as_of, created_at=created_at, created_by=meta.get("created_by"),
             scorecard=meta.get("scorecard"), scorecard_version=meta.get("scorecard_version"),
