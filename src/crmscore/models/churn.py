@@ -102,12 +102,20 @@ def sales_frame(tables: Mapping[str, Any] | Any) -> pd.DataFrame:
     from crmscore.engine.frames import to_frame, to_ibis
 
     orders = _tables(tables)["orders"]
-    frame = orders if isinstance(orders, pd.DataFrame) else to_frame(to_ibis(orders))
-    missing = [c for c in ("customer_id", "order_date", "amount") if c not in frame.columns]
+    if not isinstance(orders, pd.DataFrame):
+        orders = to_ibis(orders)
+    missing = [c for c in ("customer_id", "order_date", "amount") if c not in orders.columns]
     if missing:
         from crmscore.errors import MissingColumnsError
 
-        raise MissingColumnsError("orders", missing, [str(c) for c in frame.columns])
+        raise MissingColumnsError("orders", missing, [str(c) for c in orders.columns])
+    if isinstance(orders, pd.DataFrame):
+        frame = orders
+    else:  # only the columns read, money as float in the database (not one Python Decimal per order)
+        columns = {"customer_id": orders.customer_id, "order_date": orders.order_date,
+                   "amount": orders.amount.cast("float64")}
+        frame = to_frame(orders.select(**columns, **({"status": orders.status} if "status" in orders.columns
+                                                     else {})))
     amount = pd.to_numeric(frame["amount"], errors="coerce").astype(np.float64)
     status = frame["status"].fillna("completed") if "status" in frame.columns else "completed"
     keep = (status == "completed") & (amount > 0) & frame["customer_id"].notna()
