@@ -11,6 +11,7 @@ import pytest
 
 from crmscore import synth
 from crmscore.datasets import cdnow_orders
+from crmscore.engine.frames import to_frame
 from crmscore.errors import DataError, NotFittedError, UnknownName
 from crmscore.models.churn import ChurnModel, backtest_frames, churn_labels, sales_frame, simple_features
 from crmscore.models.evaluation import calibration_table, evaluate_churn, lift_at, score_report
@@ -20,6 +21,25 @@ from crmscore.models.lists import early_warning_list, export_list, winback_list
 @pytest.fixture(scope="module")
 def synthetic() -> dict[str, object]:
     return dict(synth.generate(2500, seed=11))
+
+
+def test_sales_read_from_the_warehouse_equal_the_frame() -> None:
+    import ibis
+
+    orders = pd.DataFrame({
+        "customer_id": ["a", "a", "b", "c"], "order_date": pd.to_datetime(["2024-01-01", "2024-01-02",
+                                                                             "2024-01-03", "2024-01-04"]),
+        "amount": [10.07, -4.0, 0.1, 123456789.99], "status": ["completed", "completed", None, "cancelled"],
+        "channel": ["web"] * 4})
+    con = ibis.duckdb.connect()
+    # money as DECIMAL(18, 2), as in the warehouse: the database's cast to float equals Python's Decimal -> float
+    table = con.create_table("orders", ibis.memtable(orders).mutate(
+        amount=ibis._.amount.cast("decimal(18, 2)")))
+    read_whole = to_frame(table)  # every column, the amounts as Decimal objects
+    assert type(read_whole["amount"].iloc[0]).__name__ == "Decimal"
+    from_table = sales_frame({"orders": table})
+    pd.testing.assert_frame_equal(from_table, sales_frame(read_whole))
+    assert from_table["amount"].tolist() == [10.07, 0.1]
 
 
 def test_labels_follow_the_sale_rule() -> None:

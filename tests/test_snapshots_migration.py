@@ -14,10 +14,12 @@ from crmscore.cli.main import app
 from crmscore.errors import NotFound, UnknownName
 from crmscore.services.migration import NONE_CLASS, migration
 from crmscore.services.snapshots import (
+    PointsView,
     customers_table,
     delete_snapshot,
     latest_snapshot,
     list_snapshots,
+    points_table,
     write_snapshot,
 )
 from crmscore.store.warehouse import Warehouse
@@ -94,6 +96,45 @@ def test_failed_write_leaves_nothing() -> None:
         write_snapshot(wh, as_of=date(2024, 1, 1), customers=pa.table({"customer_id": ["a"]}), points=bad_points)
     assert list_snapshots(wh) == []
     assert [t for t in wh.con.list_tables() if t.startswith("snap_")] == []
+
+
+def _select_points(wh: Warehouse, parts: tuple[str, ...], clustered: bool = True):  # type: ignore[no-untyped-def]
+    """A snapshot whose point parts are SELECTs and whose customers read the stored parts (a backfill's write)."""
+    wh.execute("CREATE OR REPLACE TEMP TABLE scored AS SELECT * FROM (VALUES ('b', 60.0), ('a', 80.0)) t(customer_id, score)")
+    points = PointsView(parts=parts, render=lambda tables: tables[0],
+                        sql=lambda names: f"SELECT customer_id, score AS points FROM {names[0]}")
+
+    def customers(names: list[str]):  # type: ignore[no-untyped-def]
+        return wh.con.sql(f"SELECT customer_id, score, score >= 70 AS good FROM {names[0]}")
+
+    return write_snapshot(wh, as_of=date(2024, 1, 31), customers=customers, points=points, clustered=clustered)
+
+
+@pytest.mark.parametrize("clustered", [True, False])
+def test_points_written_from_selects_feed_the_customers(clustered: bool) -> None:
+    wh = Warehouse.in_memory()
+    info = _select_points(wh, ("SELECT * FROM scored",), clustered)
+    stored = customers_table(wh, info.snapshot_id).to_pyarrow()
+    assert info.customer_count == 2
+    assert sorted(zip(stored["customer_id"].to_pylist(), stored["good"].to_pylist(), strict=True)) == [
+        ("a", True), ("b", False)]
+    # clustered rows are stored in customer order (a lookup skips row groups); otherwise as computed
+    assert stored["customer_id"].to_pylist() == (["a", "b"] if clustered else ["b", "a"])
+    points = points_table(wh, info.snapshot_id)
+    assert points is not None and sorted(points.to_pyarrow()["points"].to_pylist()) == [60.0, 80.0]
+
+
+def test_a_failing_point_select_leaves_nothing() -> None:
+    wh = Warehouse.in_memory()
+    with pytest.raises(Exception):  # noqa: B017 - any failure must roll back
+        _select_points(wh, ("SELECT * FROM no_such_table",))
+    assert list_snapshots(wh) == []
+    assert [t for t in wh.con.list_tables() if t.startswith("snap_")] == []
+
+
+def test_only_tables_beyond_one_row_group_are_clustered() -> None:
+    duck = Warehouse.in_memory()
+    assert not duck.clusters(100_000) and duck.clusters(1_000_000)
 
 
 def test_cli_snapshots_list_and_diff(workspace) -> None:  # type: ignore[no-untyped-def]

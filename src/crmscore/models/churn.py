@@ -399,7 +399,7 @@ class ChurnModel:
         return np.asarray(self.calibrator_.predict(self._raw_risk(x)), dtype=np.float64)
 
     def _raw_risk(self, x: np.ndarray) -> np.ndarray:
-        self.booster_.set_param("nthread", _threads(len(x)))
+        self.booster_.set_param("nthread", str(_threads(len(x))))
         return np.asarray(self.booster_.inplace_predict(x, iteration_range=(0, self.n_rounds_)), dtype=np.float64)
 
     def _path_contributions(self, x: np.ndarray) -> np.ndarray:
