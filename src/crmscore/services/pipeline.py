@@ -418,14 +418,9 @@ def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int
 
 
 def _joined(texts: pd.DataFrame, sep: str) -> pd.Series:
-    """Each row's non-empty texts joined by ``sep`` (vectorised: a row-wise apply costs seconds at 100k)."""
-    out = np.full(len(texts), "", dtype=object)
-    for col in texts.columns:
-        part = texts[col].fillna("").astype(str).to_numpy(dtype=object)
-        has = part != ""
-        both = has & (out != "")
-        out[both] = out[both] + sep
-        out[has] = out[has] + part[has]
+    """Each row's non-empty texts joined by ``sep`` (over lists: a row-wise apply costs seconds at 100k)."""
+    columns = [texts[col].fillna("").astype(str).tolist() for col in texts.columns]
+    out = [sep.join(filter(None, row)) for row in zip(*columns, strict=True)] if columns else [""] * len(texts)
     return pd.Series(out, index=texts.index, dtype=object)
 
 
