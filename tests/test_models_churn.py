@@ -74,7 +74,15 @@ def test_supervised_model_on_synthetic_data(synthetic: dict[str, object]) -> Non
     assert set(reasons["rank"]) <= {1, 2, 3}
     assert (reasons["impact"] > 0).all()
     assert reasons.groupby("customer_id")["impact"].apply(lambda s: s.is_monotonic_decreasing).all()
-    assert set(reasons["direction"]) <= {"higher", "lower", "missing"}
+    assert set(reasons["direction"]) <= {"higher", "lower", "missing", "typical"}
+    # the direction states how the value compares with the training median
+    compared = reasons.dropna(subset=["value"])
+    assert ((compared["direction"] == "higher") == (compared["value"] > compared["typical"])).all()
+    assert ((compared["direction"] == "typical") == (compared["value"] == compared["typical"])).all()
+    typical = compared[compared["direction"] == "typical"]
+    assert len(typical) > 0  # 13 of the 598 reasons here (a value equal to the median read "lower than typical")
+    assert typical["text_en"].str.contains(r"\(typical\): \+", regex=True).all()
+    assert not compared["text_en"].str.contains("than typical").loc[compared["direction"] == "typical"].any()
     assert reasons["text_zh"].str.contains("风险").all() and reasons["text_en"].str.contains("risk").all()
     # the attributions split the model's own log-odds, and the impact is the risk drop without that share
     row = reasons.iloc[0]

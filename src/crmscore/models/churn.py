@@ -512,25 +512,28 @@ class ChurnModel:
         feature = feature[keep]
         missing = np.isnan(value)
         typical = self.medians_[feature]
-        direction = np.where(missing, 2, np.where(value > typical, 1, 0))  # lower, higher, missing
+        direction = _direction(value, typical)
         distinct, where = np.unique(value, return_inverse=True)
         shown = np.where(missing, "", np.array([f"{v:.4g}" for v in distinct], dtype=object)[where]).tolist()
         # "{:.0%}" formats impact * 100 rounded half to even, as np.round does
         percent = np.clip(np.round(impact * 100.0), 0, 100).astype(np.int64)
-        part = feature * 3 + direction  # (feature, direction) as one index
+        part = feature * len(_DIRECTIONS) + direction  # (feature, direction) as one index
         texts = []
-        # (language, words for lower / higher, text before a value, between value and percent, before the
-        # percent of a missing value, after the percent)
-        for lang, words, head, middle, gone, tail in (
-                ("en", ("lower", "higher"), "{lab} ", " ({d} than typical {t:.4g}): +", "{lab} missing: +", " risk"),
-                ("zh", ("低于", "高于"), "{lab} ", " ({d}典型值 {t:.4g}): 风险 +", "{lab} 缺失: 风险 +", "")):
+        # (language, words for lower / higher, text before a value, between value and percent, the same for a
+        # typical value, before the percent of a missing value, after the percent)
+        for lang, words, head, middle, usual, gone, tail in (
+                ("en", ("lower", "higher"), "{lab} ", " ({d} than typical {t:.4g}): +", " (typical): +",
+                 "{lab} missing: +", " risk"),
+                ("zh", ("低于", "高于"), "{lab} ", " ({d}典型值 {t:.4g}): 风险 +", " (典型值): 风险 +",
+                 "{lab} 缺失: 风险 +", "")):
             labels = [feature_label(f, lang) for f in self.feature_names_]
             # per (feature, direction): the text before the value and the text between value and percent
-            before = np.array([[head.format(lab=labels[f])] * 2 + [gone.format(lab=labels[f])]
+            before = np.array([[head.format(lab=labels[f])] * 2 + [gone.format(lab=labels[f]),
+                                                                   head.format(lab=labels[f])]
                                for f in range(n_features)], dtype=object).ravel()[part].tolist()
             between = np.array([[middle.format(d=words[0], t=self.medians_[f]),
-                                 middle.format(d=words[1], t=self.medians_[f]), ""] for f in range(n_features)],
-                               dtype=object).ravel()[part].tolist()
+                                 middle.format(d=words[1], t=self.medians_[f]), "", usual]
+                                for f in range(n_features)], dtype=object).ravel()[part].tolist()
             ends = np.array([f"{p}%{tail}" for p in range(101)], dtype=object)[percent].tolist()
             # one concatenation per text in a list: half the cost of adding object arrays part by part
             text = [b + v + m + e for b, v, m, e in zip(before, shown, between, ends, strict=True)]
@@ -543,7 +546,7 @@ class ChurnModel:
         """Top reasons per customer by tree-path attribution (see the module docstring), long format.
 
         Columns: customer_id, rank, feature, value, typical (the training median), direction
-        ('higher'/'lower'/'missing'), impact (the drop in raw risk when the feature's share of the log-odds is
+        ('higher'/'lower'/'missing'/'typical': equal to the median), impact (the drop in raw risk when the feature's share of the log-odds is
         taken away), label_en, label_zh, text_en, text_zh.
         """
         self._check()
@@ -561,7 +564,7 @@ class ChurnModel:
             parts.append(pd.DataFrame({
                 "customer_id": ids[keep], "rank": rank, "feature": names[feature], "value": value,
                 "typical": typical,
-                "direction": np.where(np.isnan(value), "missing", np.where(value > typical, "higher", "lower")),
+                "direction": np.asarray(_DIRECTIONS, dtype=object)[_direction(value, typical)],
                 "impact": reason["impact"][keep], "text_en": text_en[keep], "text_zh": text_zh[keep]}))
         columns = ["customer_id", "rank", "feature", "value", "typical", "direction", "impact"]
         out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*columns, "text_en",
@@ -569,6 +572,14 @@ class ChurnModel:
         out.insert(len(columns), "label_en", out["feature"].map({f: feature_label(f, "en") for f in names}))
         out.insert(len(columns) + 1, "label_zh", out["feature"].map({f: feature_label(f, "zh") for f in names}))
         return out.sort_values(["customer_id", "rank"], ignore_index=True)
+
+
+_DIRECTIONS = ("lower", "higher", "missing", "typical")  # of a reason's value against the training median
+
+
+def _direction(value: np.ndarray, typical: np.ndarray) -> np.ndarray:
+    """Index into :data:`_DIRECTIONS` per value (a value equal to the median is neither higher nor lower)."""
+    return np.select([np.isnan(value), value == typical, value > typical], [2, 3, 1], default=0)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
