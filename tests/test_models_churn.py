@@ -68,6 +68,14 @@ def test_supervised_model_on_synthetic_data(synthetic: dict[str, object]) -> Non
     risk = model.predict(synthetic, as_of=synth.DEFAULT_END)
     assert risk["churn_risk"].between(0, 1).all()
     assert risk["customer_id"].is_unique
+    # joined: each customer's non-empty reasons in one text per language (what a scoring run stores)
+    joined = model.predict(synthetic, as_of=synth.DEFAULT_END, joined=("; ", "；"))
+    assert joined["churn_risk"].equals(risk["churn_risk"])
+    for column, ranks, sep in (("reasons", ["reason_1", "reason_2", "reason_3"], "; "),
+                               ("reasons_zh", ["reason_1_zh", "reason_2_zh", "reason_3_zh"], "；")):
+        expected = [sep.join(t for t in row if t) for row in risk[ranks].itertuples(index=False)]
+        assert joined[column].tolist() == expected
+    assert (risk["reason_3"] == "").any() and not (joined["reasons"] == "").all()
     # reasons: top 3 per customer, by positive impact, with labels in both languages
     frame = model.feature_frame(synthetic, synth.DEFAULT_END).head(200)
     reasons = model.explain(frame)
@@ -105,6 +113,9 @@ def test_short_history_falls_back_to_p_alive(caplog: pytest.LogCaptureFixture) -
     risk = model.predict(orders, as_of="1997-06-15")
     assert risk["churn_risk"].between(0, 1).all()
     assert (risk["reason_1"] == "fallback: 1 - P(alive) (BG/NBD)").all()
+    joined = model.predict(orders, as_of="1997-06-15", joined=("; ", "；"))
+    assert (joined["reasons"] == "fallback: 1 - P(alive) (BG/NBD)").all()
+    assert (joined["reasons_zh"] == risk["reason_1_zh"]).all()
     with pytest.raises(DataError, match="supervised"):
         model.explain(pd.DataFrame({"customer_id": ["00004"]}))
 

@@ -432,15 +432,16 @@ class ChurnModel:
         return frame[["customer_id", *self.feature_names_]]
 
     def predict(self, tables: Mapping[str, Any] | Any, as_of: Any, *, n_reasons: int = 3,
-                sales: pd.DataFrame | None = None) -> pd.DataFrame:
+                sales: pd.DataFrame | None = None, joined: tuple[str, str] | None = None) -> pd.DataFrame:
         """Per customer with a sale by ``as_of``: ``churn_risk`` (calibrated probability of no sale in the next
         h days) and ``reason_1..n`` (English) / ``reason_1_zh..`` (Chinese) texts. ``sales``: :func:`sales_frame`
-        of ``tables`` when the caller has it already.
+        of ``tables`` when the caller has it already. ``joined``: (English, Chinese) separators; then the
+        columns are ``reasons`` / ``reasons_zh``, each customer's non-empty texts joined.
         """
         self._check()
         tables = _tables(tables)
         if self.mode_ == "p_alive":
-            return self._predict_p_alive(tables, as_of, n_reasons, sales)
+            return self._predict_p_alive(tables, as_of, n_reasons, sales, joined)
         frame = self.feature_frame(tables, as_of, sales=sales)
         x = frame[self.feature_names_].to_numpy(dtype=np.float64)
         margin, reasons = self._reasons(x, n_reasons)
@@ -448,6 +449,11 @@ class ChurnModel:
         risk = np.asarray(self.calibrator_.predict(_sigmoid(margin)), dtype=np.float64)
         out = pd.DataFrame({"customer_id": frame["customer_id"], "churn_risk": risk})
         texts = [self._texts(reason) for reason in reasons]
+        if joined is not None:
+            for lang, (column, sep) in enumerate(zip(("reasons", "reasons_zh"), joined, strict=True)):
+                ranks = [text[lang].tolist() for text in texts]
+                out[column] = [sep.join(filter(None, row)) for row in zip(*ranks, strict=True)] if ranks else ""
+            return out
         for rank, (text_en, _) in enumerate(texts, start=1):
             out[f"reason_{rank}"] = text_en
         for rank in range(len(texts) + 1, n_reasons + 1):
@@ -459,7 +465,7 @@ class ChurnModel:
         return out
 
     def _predict_p_alive(self, tables: Mapping[str, Any], as_of: Any, n_reasons: int,
-                         sales: pd.DataFrame | None) -> pd.DataFrame:
+                         sales: pd.DataFrame | None, joined: tuple[str, str] | None = None) -> pd.DataFrame:
         from crmscore.models.betageo import BetaGeo
         from crmscore.models.summary import summary_from_transactions
 
@@ -474,10 +480,13 @@ class ChurnModel:
             log.warning(self.notice_)
             risk = np.full(len(summary), np.nan)
         out = pd.DataFrame({"customer_id": summary["customer_id"].astype(str), "churn_risk": risk})
+        if joined is not None:
+            out["reasons"], out["reasons_zh"] = _FALLBACK_REASON
+            return out
         for rank in range(1, n_reasons + 1):
-            out[f"reason_{rank}"] = "fallback: 1 - P(alive) (BG/NBD)" if rank == 1 else ""
+            out[f"reason_{rank}"] = _FALLBACK_REASON[0] if rank == 1 else ""
         for rank in range(1, n_reasons + 1):
-            out[f"reason_{rank}_zh"] = "回退: 1 - 存活概率 (BG/NBD)" if rank == 1 else ""
+            out[f"reason_{rank}_zh"] = _FALLBACK_REASON[1] if rank == 1 else ""
         return out
 
     def _reasons(self, x: np.ndarray, n_reasons: int) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
@@ -574,6 +583,7 @@ class ChurnModel:
         return out.sort_values(["customer_id", "rank"], ignore_index=True)
 
 
+_FALLBACK_REASON = ("fallback: 1 - P(alive) (BG/NBD)", "回退: 1 - 存活概率 (BG/NBD)")
 _DIRECTIONS = ("lower", "higher", "missing", "typical")  # of a reason's value against the training median
 
 

@@ -401,7 +401,7 @@ def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int
         # a copy reads this run's features (a shared model may be scoring another date on another thread)
         model = copy.copy(model)
         model.features = feature_fn
-        risk = model.predict(tables, as_of, sales=sales)
+        risk = model.predict(tables, as_of, sales=sales, joined=("; ", "；"))
     except CrmscoreError as exc:
         run.notices.append(f"churn risk left empty: {exc.message}")
         return pd.DataFrame({"customer_id": pd.Series(dtype="string")})
@@ -409,19 +409,11 @@ def churn_columns(tables: dict[str, ir.Table], as_of: dt.date, horizon_days: int
         run.notices.append(str(model.notice_))
     run.params["churn"] = {"mode": model.mode_, "horizon_days": horizon_days, "fitted_as_of": str(fitted_as_of),
                            "origins": [str(o) for o in getattr(model, "origins_", [])]}
-    reasons_en = [c for c in risk.columns if c.startswith("reason_") and not c.endswith("_zh")]
     out = pd.DataFrame({"customer_id": risk["customer_id"].astype(str),
                         "churn_risk": np.round(risk["churn_risk"].astype(float), 6)})
-    out["churn_reasons"] = _joined(risk[reasons_en], "; ")
-    out["churn_reasons_zh"] = _joined(risk[[f"{c}_zh" for c in reasons_en]], "；")
+    out["churn_reasons"] = risk["reasons"]
+    out["churn_reasons_zh"] = risk["reasons_zh"]
     return out
-
-
-def _joined(texts: pd.DataFrame, sep: str) -> pd.Series:
-    """Each row's non-empty texts joined by ``sep`` (over lists: a row-wise apply costs seconds at 100k)."""
-    columns = [texts[col].fillna("").astype(str).tolist() for col in texts.columns]
-    out = [sep.join(filter(None, row)) for row in zip(*columns, strict=True)] if columns else [""] * len(texts)
-    return pd.Series(out, index=texts.index, dtype=object)
 
 
 Card = tuple[Any, int | None, str | None]  # (spec, published version or None, content hash)
