@@ -39,8 +39,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import xgboost
-from sklearn.isotonic import IsotonicRegression
 
 from crmscore.errors import ConvergenceError, DataError, NotFittedError, UnknownName
 
@@ -347,6 +345,9 @@ class ChurnModel:
         y_train, y_calib = train["churned"].to_numpy(), calib["churned"].to_numpy()
         # boosting stops when the log-loss on the later (calibration) origin stops improving:
         # rolling-origin validation, which sees the drift between origins that a random split would hide
+        import xgboost  # here, not at import: xgboost and scikit-learn take most of a second to load
+        from sklearn.isotonic import IsotonicRegression
+
         threads = _threads(len(train))
         self.booster_ = xgboost.train(
             self._params(threads), xgboost.QuantileDMatrix(x_train, y_train, nthread=threads),
@@ -405,6 +406,8 @@ class ChurnModel:
     def _path_contributions(self, x: np.ndarray) -> np.ndarray:
         """(customers × (features + 1)) log-odds attributions along the decision paths, the bias last; each
         row sums to the customer's log-odds (XGBoost ``approx_contribs``)."""
+        import xgboost
+
         booster = self.booster_
         threads = _threads(len(x))
         parts = [booster.predict(xgboost.DMatrix(x[i:i + _EXPLAIN_BATCH_ROWS], nthread=threads),

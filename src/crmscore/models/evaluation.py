@@ -21,8 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from crmscore.errors import ConvergenceError, DataError
 from crmscore.models.betageo import BetaGeo
@@ -63,6 +61,8 @@ def calibration_table(y: Any, prob: Any, bins: int = 10) -> pd.DataFrame:
 
 def score_report(y: Any, score: Any, prob: Any | None = None) -> dict[str, float]:
     """ROC-AUC, PR-AUC and lift at 10 % of a risk score; Brier score of ``prob`` (default: the score)."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
     y_arr = np.asarray(y)
     if len(np.unique(y_arr)) < 2:
         raise DataError("the evaluation origin has a single class; metrics are undefined",
@@ -142,6 +142,8 @@ def evaluate_churn(tables: Mapping[str, Any] | Any, as_of: Any, *, horizon_days:
 
 
 def _calibrated_recency(sales: pd.DataFrame, origin: Any, horizon_days: int, recency: np.ndarray) -> np.ndarray:
+    from sklearn.isotonic import IsotonicRegression
+
     if origin is None:
         return np.clip(recency / max(float(np.nanmax(recency)), 1.0), 0.0, 1.0)
     t = pd.Timestamp(origin)

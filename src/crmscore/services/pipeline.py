@@ -299,6 +299,7 @@ class Backfill:
     templates: dict[Any, _Template] = field(default_factory=dict)
     customer_sql: dict[str, _DatedSQL] = field(default_factory=dict)
     fingerprint: str | None = None  # the inputs do not change during a backfill: hashed once
+    cards: list[Card] | None = None  # the scorecards, resolved once: every date uses the same versions
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def customers(self, wh: Warehouse, key: str, day: dt.date, build: Callable[[dt.date], ir.Table]) -> ir.Table:
@@ -551,7 +552,12 @@ def _run(ws: Workspace, wh: Warehouse, day: dt.date, options: RunOptions, params
          progress: ProgressFn | None, record_job: bool, backfill: Backfill | None) -> SnapshotInfo:
     recorder = recorded_job(ws, "score", params, created_by=options.created_by) if record_job else nullcontext()
     with recorder as job:
-        cards = _scorecards_for_run(ws, options.scorecard)
+        if backfill is not None:
+            with backfill.lock:
+                backfill.cards = backfill.cards or _scorecards_for_run(ws, options.scorecard)
+            cards = backfill.cards
+        else:
+            cards = _scorecards_for_run(ws, options.scorecard)
         spec, version, card_hash = cards[0]
 
         def report(stage: str, fraction: float) -> None:
