@@ -408,9 +408,8 @@ class ChurnModel:
         row sums to the customer's log-odds (XGBoost ``approx_contribs``)."""
         import xgboost
 
-        booster = self.booster_
         threads = _threads(len(x))
-        parts = [booster.predict(xgboost.DMatrix(x[i:i + _EXPLAIN_BATCH_ROWS], nthread=threads),
+        parts = [self.booster_.predict(xgboost.DMatrix(x[i:i + _EXPLAIN_BATCH_ROWS], nthread=threads),
                                  pred_contribs=True, approx_contribs=True, iteration_range=(0, self.n_rounds_))
                  for i in range(0, len(x), _EXPLAIN_BATCH_ROWS)]
         return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, x.shape[1] + 1))
@@ -540,9 +539,8 @@ class ChurnModel:
                  "{lab} 缺失: 风险 +", "")):
             labels = [feature_label(f, lang) for f in self.feature_names_]
             # per (feature, direction): the text before the value and the text between value and percent
-            before = np.array([[head.format(lab=labels[f])] * 2 + [gone.format(lab=labels[f]),
-                                                                   head.format(lab=labels[f])]
-                               for f in range(n_features)], dtype=object).ravel()[part].tolist()
+            before = np.array([[head.format(lab=lab)] * 2 + [gone.format(lab=lab), head.format(lab=lab)]
+                               for lab in labels], dtype=object).ravel()[part].tolist()
             between = np.array([[middle.format(d=words[0], t=self.medians_[f]),
                                  middle.format(d=words[1], t=self.medians_[f]), "", usual]
                                 for f in range(n_features)], dtype=object).ravel()[part].tolist()
@@ -558,8 +556,8 @@ class ChurnModel:
         """Top reasons per customer by tree-path attribution (see the module docstring), long format.
 
         Columns: customer_id, rank, feature, value, typical (the training median), direction
-        ('higher'/'lower'/'missing'/'typical': equal to the median), impact (the drop in raw risk when the feature's share of the log-odds is
-        taken away), label_en, label_zh, text_en, text_zh.
+        ('higher'/'lower'/'missing'/'typical': equal to the median), impact (the drop in raw risk when the
+        feature's share of the log-odds is taken away), label_en, label_zh, text_en, text_zh.
         """
         self._check()
         if self.mode_ != "supervised":
