@@ -92,6 +92,17 @@ def test_supervised_model_on_synthetic_data(synthetic: dict[str, object]) -> Non
     assert typical["text_en"].str.contains(r"\(typical\): \+", regex=True).all()
     assert not compared["text_en"].str.contains("than typical").loc[compared["direction"] == "typical"].any()
     assert reasons["text_zh"].str.contains("风险").all() and reasons["text_en"].str.contains("risk").all()
+    # every text equals the one formatted in full from its row (the model assembles them from parts)
+    for r in reasons.itertuples():
+        if r.direction == "missing":
+            en, zh = f"{r.label_en} missing: +", f"{r.label_zh} 缺失: 风险 +"
+        elif r.direction == "typical":
+            en, zh = f"{r.label_en} {r.value:.4g} (typical): +", f"{r.label_zh} {r.value:.4g} (典型值): 风险 +"
+        else:
+            word = "低于" if r.direction == "lower" else "高于"
+            en = f"{r.label_en} {r.value:.4g} ({r.direction} than typical {r.typical:.4g}): +"
+            zh = f"{r.label_zh} {r.value:.4g} ({word}典型值 {r.typical:.4g}): 风险 +"
+        assert (r.text_en, r.text_zh) == (f"{en}{r.impact:.0%} risk", f"{zh}{r.impact:.0%}")
     # the attributions split the model's own log-odds, and the impact is the risk drop without that share
     row = reasons.iloc[0]
     x = frame.set_index("customer_id").loc[[row["customer_id"]], model.feature_names_].to_numpy(dtype=float)
