@@ -24,6 +24,7 @@ import pyarrow as pa
 import pytest
 
 from crmscore.engine import FeatureConfig, build_customer_table, compute_features
+from crmscore.engine.features import first_sales
 from crmscore.engine.frames import to_frame
 from crmscore.engine.pipeline import CLASS_COLUMNS, class_inputs
 from crmscore.errors import UnknownName
@@ -154,3 +155,31 @@ def test_build_customer_table_only_same_classes(tables: dict[str, Any]) -> None:
 
 def class_inputs_in(columns: Any) -> list[str]:
     return [c for c in columns if c in class_inputs()]
+
+
+def test_first_sales_give_the_same_product_counts(tables: dict[str, Any]) -> None:
+    """A backfill counts products from each (customer, product) pair's first sale, computed once for every date;
+    the counts must equal counting distinct products over the order lines at each date."""
+    lines = tables["order_lines"].to_pyarrow()
+    extra = {  # a NULL product, a product on a cancelled order only, one bought again later
+        "order_id": ["XO0", "XO9", "XO1", "XO5"], "line_no": [9] * 4, "product_id": [None, "PY", "PX", "PX"],
+        "quantity": [1] * 4, "unit_price": [Decimal("1.00")] * 4}
+    added = pa.table({f.name: pa.array(extra[f.name], f.type) if f.name in extra else pa.nulls(4, f.type)
+                      for f in lines.schema}, schema=lines.schema)
+    con = ibis.duckdb.connect()
+    arrow = {name: t.to_pyarrow() for name, t in tables.items()} | {"order_lines": pa.concat_tables([lines, added])}
+    both = {name: con.create_table(name, t) for name, t in arrow.items()}
+    firsts = con.create_table("firsts", first_sales(both).to_pyarrow())
+    assert firsts.count().execute() == firsts.select("customer_id", "product_id").distinct().count().execute()
+    for day in (dt.date(1969, 12, 31), dt.date(2022, 3, 3), synth.AS_OF, synth.AS_OF + dt.timedelta(days=400)):
+        plain = to_frame(compute_features(both, day, only=["product_breadth"]).order_by("customer_id"))
+        fast = to_frame(compute_features(both, day, only=["product_breadth"], first_sales=firsts)
+                        .order_by("customer_id"))
+        pd.testing.assert_frame_equal(plain, fast)
+        counts = plain.set_index("customer_id").product_breadth
+        if day >= dt.date(2022, 3, 3):
+            assert counts.max() > 1, day
+            assert counts["X1"] == 1  # PX on XO1 (its first sale), again on XO5 (no sale); NULL product left out
+        if day >= dt.date(1970, 1, 2):
+            assert counts["X2"] >= 1
+        assert counts.get("X4", 0) == 0  # its only order was cancelled

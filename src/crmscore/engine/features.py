@@ -42,7 +42,7 @@ from crmscore.engine.frames import to_frame, to_ibis  # noqa: F401  (to_frame: d
 from crmscore.errors import EngineError, MissingColumnsError
 from crmscore.schema import TABLES, ibis_schema
 
-__all__ = ["FeatureConfig", "compute_features", "conform", "normalize_as_of"]
+__all__ = ["FeatureConfig", "compute_features", "conform", "first_sales", "normalize_as_of"]
 
 
 @dataclass(frozen=True)
@@ -248,8 +248,34 @@ def _orders(o: ir.Table, d: _Dates, portable: bool = False) -> tuple[ir.Table, F
     return agg, fill
 
 
-def _order_lines(lines: ir.Table, o: ir.Table, d: _Dates) -> tuple[ir.Table, Fill]:
-    sales = o.filter((o.order_date < d.end_ts) & (o.status == "completed") & (o.amount > 0))
+def _is_sale(o: ir.Table) -> ir.BooleanValue:
+    return (o.status == "completed") & (o.amount > 0)
+
+
+def first_sales(tables: Mapping[str, ir.Table | Any]) -> ir.Table:
+    """Each (customer_id, product_id) pair's first sale (``first_sale_at``), from ``order_lines`` and
+    ``orders``: independent of ``as_of``. Given to :func:`compute_features` (``first_sales=``), it counts the
+    products bought by ``as_of`` without reading the order lines again, which pays when one such table serves
+    many dates (a backfill).
+
+    >>> orders = ibis.memtable({"order_id": ["1", "2"], "customer_id": ["a", "a"], "amount": [5.0, 7.0],
+    ...     "order_date": [dt.datetime(2024, 1, 5), dt.datetime(2024, 2, 1)], "status": ["completed"] * 2})
+    >>> lines = ibis.memtable({"order_id": ["1", "2", "2"], "line_no": [1, 1, 2], "product_id": ["p", "p", "q"],
+    ...     "quantity": [1, 1, 2], "unit_price": [5.0, 3.0, 2.0]})
+    >>> to_frame(first_sales({"orders": orders, "order_lines": lines}).order_by("product_id")).values.tolist()
+    [['a', 'p', Timestamp('2024-01-05 00:00:00')], ['a', 'q', Timestamp('2024-02-01 00:00:00')]]
+    """
+    o, lines = conform("orders", to_ibis(tables["orders"])), conform("order_lines", to_ibis(tables["order_lines"]))
+    sales = o.filter(_is_sale(o)).select("order_id", "customer_id", "order_date")
+    joined = lines.filter(lines.product_id.notnull()).join(sales, "order_id")
+    return joined.group_by(["customer_id", "product_id"]).aggregate(first_sale_at=joined.order_date.min())
+
+
+def _order_lines(lines: ir.Table, o: ir.Table, d: _Dates, firsts: ir.Table | None = None) -> tuple[ir.Table, Fill]:
+    if firsts is not None:  # (see first_sales)
+        bought = firsts.filter(firsts.first_sale_at < d.end_ts)
+        return bought.group_by("customer_id").aggregate(_l_products=bought.count()), {"_l_products": 0}
+    sales = o.filter((o.order_date < d.end_ts) & _is_sale(o))
     joined = lines.join(sales.select("order_id", "customer_id"), "order_id")
     agg = joined.group_by("customer_id").aggregate(_l_products=joined.product_id.nunique())
     return agg, {"_l_products": 0}
@@ -370,7 +396,8 @@ _PREFIXES = {"order_lines": "_l_", "interactions": "_i_", "invoices": "_v_", "su
 
 
 def _selection(tables: Mapping[str, Any], as_of: dt.date | dt.datetime | str, cfg: FeatureConfig,
-               registry: MetricRegistry, only: Collection[str] | None) -> tuple[set[str] | None,
+               registry: MetricRegistry, only: Collection[str] | None,
+               firsts: ir.Table | None) -> tuple[set[str] | None,
                                                                             Callable[[str], bool]]:
     """The kept metric names (None: all) and whether an optional table can be left out: none of the kept
     metrics reads its private columns (found in the metrics' expressions over the full table)."""
@@ -383,7 +410,7 @@ def _selection(tables: Mapping[str, Any], as_of: dt.date | dt.datetime | str, cf
         from crmscore.errors import UnknownName
 
         raise UnknownName("feature metric", bad[0], sorted(names))
-    full = compute_features(tables, as_of, cfg, metrics=registry).op()
+    full = compute_features(tables, as_of, cfg, metrics=registry, first_sales=firsts).op()
     assert isinstance(full, ops.Project)
     used = {field.name[:3] for name in wanted
             for field in full.values[name].find(ops.Field, filter=ops.Value)}
@@ -392,7 +419,8 @@ def _selection(tables: Mapping[str, Any], as_of: dt.date | dt.datetime | str, cf
 
 def compute_features(tables: Mapping[str, ir.Table | Any], as_of: dt.date | dt.datetime | str,
                      config: FeatureConfig | None = None, *, metrics: MetricRegistry | None = None,
-                     keep_private: bool = False, only: Collection[str] | None = None) -> ir.Table:
+                     keep_private: bool = False, only: Collection[str] | None = None,
+                     first_sales: ir.Table | None = None) -> ir.Table:
     """One row per customer with every ``features`` metric of the catalog, ``customer_id`` first.
 
     ``tables`` maps canonical table names to Ibis tables (or pandas / Polars / Arrow frames, wrapped with
@@ -400,6 +428,7 @@ def compute_features(tables: Mapping[str, ir.Table | Any], as_of: dt.date | dt.d
 
     ``only`` (metric names) keeps just those metrics (in catalog order) and reads just what they need: a
     table none of them depends on is not aggregated or joined (the values of the kept metrics are the same).
+    ``first_sales``: :func:`first_sales` of these tables, computed once for many dates (same values).
 
     >>> orders = ibis.memtable({"order_id": ["1", "2"], "customer_id": ["a", "a"],
     ...     "order_date": [dt.datetime(2024, 1, 5), dt.datetime(2024, 1, 25)], "amount": [10.0, 5.0],
@@ -431,10 +460,10 @@ def compute_features(tables: Mapping[str, ir.Table | Any], as_of: dt.date | dt.d
         raise EngineError("compute_features needs an 'orders' or a 'customers' table",
                           "pass tables={'orders': ..., 'customers': ...}")
 
-    wanted, skip = _selection(tables, as_of, cfg, registry, only)
+    wanted, skip = _selection(tables, as_of, cfg, registry, only, first_sales)
     builders: dict[str, tuple[Callable[..., tuple[ir.Table, Fill]], tuple[str, ...]]] = {
         "orders": (lambda o: _orders(o, d, cfg.portable), ("orders",)),
-        "order_lines": (lambda ln, o: _order_lines(ln, o, d), ("order_lines", "orders")),
+        "order_lines": (lambda ln, o: _order_lines(ln, o, d, first_sales), ("order_lines", "orders")),
         "interactions": (lambda i: _interactions(i, d), ("interactions",)),
         "invoices": (lambda v: _invoices(v, d), ("invoices",)),
         "surveys": (lambda s: _surveys(s, d, cfg), ("surveys",)),

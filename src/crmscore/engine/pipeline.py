@@ -84,14 +84,15 @@ def class_inputs(rfm: RFM | None = None, config: ClassConfig | None = None) -> t
 def build_customer_table(tables: Mapping[str, Any], as_of: dt.date | str, *, rfm: RFM | None = None,
                          n_bins: int = 5, features: FeatureConfig | None = None,
                          classes: ClassConfig | None = None, cache: bool = True,
-                         only: Collection[str] | None = None) -> tuple[ir.Table, RFM]:
+                         only: Collection[str] | None = None,
+                         first_sales: ir.Table | None = None) -> tuple[ir.Table, RFM]:
     """Features and classes for ``as_of``; returns the table and the (fitted) RFM.
 
     Without ``rfm`` (or with an unfitted one) the edges are fitted on this snapshot; the features are then
     cached (``Table.cache``) so that fitting and scoring read them once. Pass the RFM of a reference snapshot
     to score later snapshots on the same edges. ``only`` (feature metric names) keeps just those features
     next to the classes (plus the :func:`class_inputs`), computed from just the data they need; by default
-    every feature is kept.
+    every feature is kept. ``first_sales``: see :func:`compute_features`.
 
     >>> import datetime as dt, ibis
     >>> orders = ibis.memtable({"order_id": ["1", "2"], "customer_id": ["a", "b"],
@@ -103,7 +104,7 @@ def build_customer_table(tables: Mapping[str, Any], as_of: dt.date | str, *, rfm
     """
     model = rfm if rfm is not None else RFM(n_bins=n_bins)
     keep = None if only is None else {*only, *class_inputs(model, classes)}
-    feats = compute_features(tables, as_of, features, only=keep)
+    feats = compute_features(tables, as_of, features, only=keep, first_sales=first_sales)
     if not hasattr(model, "bin_edges_"):
         if cache:
             feats = feats.cache()

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from crmscore.engine import CLASS_COLUMNS, RFM, FeatureConfig, build_customer_table
+from crmscore.engine.features import first_sales
 from crmscore.errors import CrmscoreError, ModelError
 from crmscore.schema import TABLES
 from crmscore.services.jobs import recorded_job
@@ -259,6 +260,7 @@ def _view_sql(sql: str, parts: int) -> Callable[[list[str]], str]:
 _RUN_FEATURES = "_crmscore_run_features"  # a view over the run's cached feature table
 _RUN_MODELS = "_crmscore_run_models"  # the run's model columns
 _RUN_CUSTOMERS = "_crmscore_run_customers"  # the run's features and classes, from compiled SQL
+_RUN_FIRST_SALES = "_crmscore_run_first_sales"  # each (customer, product) pair's first sale (one per connection)
 _DATE_LITERAL = re.compile(r"MAKE_(DATE|TIMESTAMP)\((\d+), (\d+), (\d+)")
 
 
@@ -301,6 +303,19 @@ class Backfill:
     fingerprint: str | None = None  # the inputs do not change during a backfill: hashed once
     cards: list[Card] | None = None  # the scorecards, resolved once: every date uses the same versions
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    prepared: set[int] = field(default_factory=set)  # the connections (id of their Warehouse) with first sales
+
+    def first_sales(self, wh: Warehouse, tables: dict[str, ir.Table]) -> ir.Table:
+        """:func:`crmscore.engine.features.first_sales` in a temporary table on ``wh``'s connection, made once
+        per connection: every date counts its products from it instead of reading every order line again."""
+        with self.lock:
+            made = id(wh) in self.prepared
+        if not made:
+            wh.execute(f"CREATE OR REPLACE TEMP TABLE {_RUN_FIRST_SALES} AS "
+                       + ibis.to_sql(first_sales(tables), dialect="duckdb"))
+            with self.lock:
+                self.prepared.add(id(wh))
+        return wh.table(_RUN_FIRST_SALES)
 
     def customers(self, wh: Warehouse, key: str, day: dt.date, build: Callable[[dt.date], ir.Table]) -> ir.Table:
         """The features and classes of ``day`` (``build(day)``) in a temporary table, from SQL compiled once
@@ -347,7 +362,7 @@ class Backfill:
 
     def release(self, wh: Warehouse) -> None:
         """Drop the template's temporary tables and view on ``wh``."""
-        for name in (_RUN_MODELS, _RUN_CUSTOMERS):
+        for name in (_RUN_MODELS, _RUN_CUSTOMERS, _RUN_FIRST_SALES):
             wh.execute(f"DROP TABLE IF EXISTS {name}")
         wh.execute(f"DROP VIEW IF EXISTS {_RUN_FEATURES}")
 
@@ -443,8 +458,11 @@ def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = Non
             rfm = _reference_rfm(wh, n_bins, options.refit_rfm)
         feature_config = FeatureConfig(service_cost_per_ticket=settings.service_cost_per_ticket)
         if backfill is not None and wh.dialect == "duckdb" and rfm is not None:
+            firsts = backfill.first_sales(wh, tables)
+
             def build(day: dt.date, rfm: RFM = rfm) -> ir.Table:
-                return build_customer_table(tables, day, rfm=rfm, n_bins=n_bins, features=feature_config)[0]
+                return build_customer_table(tables, day, rfm=rfm, n_bins=n_bins, features=feature_config,
+                                            first_sales=firsts)[0]
             key = json.dumps([rfm.to_dict(), n_bins, str(feature_config)], sort_keys=True, default=str)
             customers, fitted = backfill.customers(wh, key, as_of, build), rfm
         else:
