@@ -244,6 +244,22 @@ def _points_part(k: int) -> str:
     return f"_crmscore_points_part_{k}"
 
 
+def _to_sql(expr: ir.Table) -> str:
+    """DuckDB SQL of ``expr`` with each projection kept as Ibis built it.
+
+    Ibis merges nested projections where that does not make them more complex, and judging that re-walks the
+    expression each time: on a scorecard it took 1 s of a 3 s compile, and the merged SQL ran slower (0.50 ->
+    0.40 s per snapshot to store the points at 100k). The option is global: another thread compiling meanwhile
+    gets the same query, unmerged.
+    """
+    fuse = ibis.options.sql.fuse_selects
+    ibis.options.sql.fuse_selects = False
+    try:
+        return str(ibis.to_sql(expr, dialect="duckdb"))
+    finally:
+        ibis.options.sql.fuse_selects = fuse
+
+
 def _view_sql(sql: str, parts: int) -> Callable[[list[str]], str]:
     """``sql`` as a function of the names of the tables its placeholders (:func:`_points_part`) stand for."""
     def for_tables(names: list[str]) -> str:
@@ -326,13 +342,13 @@ class Backfill:
             entry = self.customer_sql.get(key)
             if entry is None:
                 expr = build(day)
-                sql = ibis.to_sql(expr, dialect="duckdb")
+                sql = _to_sql(expr)
                 entry = self.customer_sql[key] = _DatedSQL(day, sql, expr.schema())
             elif entry.verified is None:
-                sql = ibis.to_sql(build(day), dialect="duckdb")
+                sql = _to_sql(build(day))
                 entry.verified = entry.for_day(day) == sql
         if sql is None:
-            sql = entry.for_day(day) if entry.verified else ibis.to_sql(build(day), dialect="duckdb")
+            sql = entry.for_day(day) if entry.verified else _to_sql(build(day))
         wh.execute(f"DROP TABLE IF EXISTS {_RUN_CUSTOMERS}")
         wh.con.create_table(_RUN_CUSTOMERS, schema=entry.schema, temp=True)
         wh.execute(f"INSERT INTO {_RUN_CUSTOMERS} {sql}")
@@ -372,7 +388,7 @@ def _compile_template(features: Any, models: Any, cards: list[Card]) -> _Templat
 
     def materialise(expr: ir.Table) -> ir.Table:
         name = _points_part(len(steps))
-        steps.append(ibis.to_sql(expr, dialect="duckdb"))
+        steps.append(_to_sql(expr))
         return ibis.table(expr.schema(), name=name)
 
     source = ibis.table(features, name=_RUN_FEATURES)
@@ -382,8 +398,9 @@ def _compile_template(features: Any, models: Any, cards: list[Card]) -> _Templat
     customers = source.left_join(scores, "customer_id").drop("customer_id_right")
     if len(points.parts) != len(steps):
         raise AssertionError("a scorecard's wide table was not materialised exactly once")
+    # the view stays merged: it is read far more often than compiled (unmerged, 20% slower to read)
     view = _view_sql(ibis.to_sql(points.render(list(points.parts)), dialect="duckdb"), len(steps))
-    return _Template(tuple(steps), _view_sql(ibis.to_sql(customers, dialect="duckdb"), len(steps)),
+    return _Template(tuple(steps), _view_sql(_to_sql(customers), len(steps)),
                      replace(points, sql=view))
 
 
