@@ -49,9 +49,16 @@ def test_labels_follow_the_sale_rule() -> None:
                                       "2024-02-01"]),
         "amount": [10.0, 5.0, 8.0, 9.0, 7.0, 3.0],
         "status": ["completed", "completed", "completed", "cancelled", "completed", "completed"]})
-    labels = churn_labels(sales_frame(orders), "2024-01-31", 30)
+    sales = sales_frame(orders)
+    labels = churn_labels(sales, "2024-01-31", 30)
     # a buys again on 02-10; b's February order was cancelled; c never returns; d is new after the origin
     assert labels.to_dict("list") == {"customer_id": ["a", "b", "c"], "churned": [0, 1, 1]}
+    # the same frame asked again (its first sales are kept): later origins see d, earlier ones fewer customers
+    assert churn_labels(sales, "2024-02-05", 30)["customer_id"].tolist() == ["a", "b", "c", "d"]
+    assert churn_labels(sales, "2024-01-02", 30).to_dict("list") == {"customer_id": ["a", "b"], "churned": [1, 1]}
+    longer = pd.concat([sales, pd.DataFrame({"customer_id": ["e"], "day": [pd.Timestamp("2023-12-01")],
+                                             "amount": [1.0]})], ignore_index=True)
+    assert churn_labels(longer, "2024-01-02", 30)["customer_id"].tolist() == ["a", "b", "e"]
     frames = backtest_frames(orders, ["2024-01-15", "2024-01-31"], 30, "simple")
     assert frames.groupby("origin").size().tolist() == [3, 3]
     assert {"recency_days", "purchase_days", "churned"} <= set(frames.columns)
