@@ -98,22 +98,26 @@ def test_failed_write_leaves_nothing() -> None:
     assert [t for t in wh.con.list_tables() if t.startswith("snap_")] == []
 
 
-def _select_points(wh: Warehouse, parts: tuple[str, ...], clustered: bool = True):  # type: ignore[no-untyped-def]
-    """A snapshot whose point parts are SELECTs and whose customers read the stored parts (a backfill's write)."""
+def _select_points(wh: Warehouse, parts: tuple[str, ...], clustered: bool = True,  # type: ignore[no-untyped-def]
+                   as_sql: bool = True):
+    """A snapshot whose point parts are SELECTs and whose customers read the stored parts (a backfill's write:
+    a SELECT; else an expression)."""
     wh.execute("CREATE OR REPLACE TEMP TABLE scored AS SELECT * FROM (VALUES ('b', 60.0), ('a', 80.0)) t(customer_id, score)")
     points = PointsView(parts=parts, render=lambda tables: tables[0],
                         sql=lambda names: f"SELECT customer_id, score AS points FROM {names[0]}")
 
     def customers(names: list[str]):  # type: ignore[no-untyped-def]
-        return wh.con.sql(f"SELECT customer_id, score, score >= 70 AS good FROM {names[0]}")
+        sql = f"SELECT customer_id, score, score >= 70 AS good FROM {names[0]}"
+        return sql if as_sql else wh.con.sql(sql)
 
     return write_snapshot(wh, as_of=date(2024, 1, 31), customers=customers, points=points, clustered=clustered)
 
 
+@pytest.mark.parametrize("as_sql", [True, False], ids=["select", "expression"])
 @pytest.mark.parametrize("clustered", [True, False])
-def test_points_written_from_selects_feed_the_customers(clustered: bool) -> None:
+def test_points_written_from_selects_feed_the_customers(clustered: bool, as_sql: bool) -> None:
     wh = Warehouse.in_memory()
-    info = _select_points(wh, ("SELECT * FROM scored",), clustered)
+    info = _select_points(wh, ("SELECT * FROM scored",), clustered, as_sql)
     stored = customers_table(wh, info.snapshot_id).to_pyarrow()
     assert info.customer_count == 2
     assert sorted(zip(stored["customer_id"].to_pylist(), stored["good"].to_pylist(), strict=True)) == [

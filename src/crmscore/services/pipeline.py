@@ -355,7 +355,7 @@ class Backfill:
         return wh.table(_RUN_CUSTOMERS)
 
     def scored(self, wh: Warehouse, features: ir.Table, models: pd.DataFrame | None,
-               cards: list[Card]) -> tuple[Callable[[list[str]], ir.Table], PointsView]:
+               cards: list[Card]) -> tuple[Callable[[list[str]], str], PointsView]:
         """(customers, points) of one date, for :func:`write_snapshot`: ``features`` (a cached table) joined to
         ``models`` and scored.
 
@@ -373,8 +373,7 @@ class Backfill:
             if template is None:
                 template = self.templates[key] = _compile_template(*schemas, cards)
         # the wide tables are computed once, into the snapshot (see write_snapshot)
-        return (lambda names: wh.con.sql(template.customers_sql(names))), replace(template.points,
-                                                                                  parts=template.steps)
+        return template.customers_sql, replace(template.points, parts=template.steps)
 
     def release(self, wh: Warehouse) -> None:
         """Drop the template's temporary tables and view on ``wh``."""
@@ -455,7 +454,7 @@ Card = tuple[Any, int | None, str | None]  # (spec, published version or None, c
 def score_tables(wh: Warehouse, as_of: dt.date, options: RunOptions | None = None,
                  progress: ProgressFn | None = None, cards: list[Card] | None = None,
                  settings: Settings | None = None,
-                 backfill: Backfill | None = None) -> tuple[ir.Table | Callable[[list[str]], ir.Table],
+                 backfill: Backfill | None = None) -> tuple[ir.Table | Callable[[list[str]], str],
                                                          PointsView | None, _Run]:
     """Compute (customers, points) as warehouse expressions for one as-of date, without writing anything.
 

@@ -146,7 +146,7 @@ def new_snapshot_id(as_of: date) -> str:
 
 
 def write_snapshot(wh: Warehouse, *, as_of: date,
-                   customers: pa.Table | ibis.Table | Callable[[list[str]], ibis.Table],
+                   customers: pa.Table | ibis.Table | Callable[[list[str]], ibis.Table | str],
                    points: pa.Table | ibis.Table | PointsView | None = None, meta: dict[str, Any] | None = None,
                    snapshot_id: str | None = None, clustered: bool = True) -> SnapshotInfo:
     """Write one complete snapshot atomically and return its registry record.
@@ -154,7 +154,7 @@ def write_snapshot(wh: Warehouse, *, as_of: date,
     ``customers`` and ``points`` are Arrow tables or Ibis expressions on the warehouse's own backend (then the
     rows never leave the warehouse); ``points`` may be a :class:`PointsView`, and then ``customers`` may be a
     function of the names of the tables its parts are stored in (the customers read the stored parts instead
-    of computing them again). ``meta`` may hold created_by,
+    of computing them again; it may return a SELECT statement). ``meta`` may hold created_by,
     scorecard, scorecard_version, scorecard_hash, input_fingerprint, params (dict) and timings (dict).
     ``clustered``: the expressions' rows are stored in customer order, so that reading one customer's rows
     skips the other row groups (see :meth:`Warehouse.clusters`).
@@ -168,10 +168,15 @@ def write_snapshot(wh: Warehouse, *, as_of: date,
         parts = _write_points(wh, snapshot_id, points, clustered) if points is not None else []
         if callable(customers):
             customers = customers(parts)
-        if clustered and isinstance(customers, ibis.Table):
-            customers = customers.order_by("customer_id")
-        cust = wh.con.create_table(_customers_name(snapshot_id), customers)
-        count = int(cust.count().execute())
+        name = _customers_name(snapshot_id)
+        if isinstance(customers, str):
+            wh.execute(f"CREATE TABLE {name} AS "
+                       + (f"SELECT * FROM ({customers}) ORDER BY customer_id" if clustered else customers))
+            count = int(wh.execute(f"SELECT count(*) FROM {name}").fetchone()[0])
+        else:
+            if clustered and isinstance(customers, ibis.Table):
+                customers = customers.order_by("customer_id")
+            count = int(wh.con.create_table(name, customers).count().execute())
         info = SnapshotInfo(
             snapshot_id=snapshot_id, as_of=as_of, created_at=created_at, created_by=meta.get("created_by"),
             scorecard=meta.get("scorecard"), scorecard_version=meta.get("scorecard_version"),
