@@ -252,12 +252,16 @@ def _to_sql(expr: ir.Table) -> str:
     0.40 s per snapshot to store the points at 100k). The option is global: another thread compiling meanwhile
     gets the same query, unmerged.
     """
-    fuse = ibis.options.sql.fuse_selects
-    ibis.options.sql.fuse_selects = False
-    try:
-        return str(ibis.to_sql(expr, dialect="duckdb"))
-    finally:
-        ibis.options.sql.fuse_selects = fuse
+    with _UNMERGED:  # one at a time, so that each restores the setting it found
+        fuse = ibis.options.sql.fuse_selects
+        ibis.options.sql.fuse_selects = False
+        try:
+            return str(ibis.to_sql(expr, dialect="duckdb"))
+        finally:
+            ibis.options.sql.fuse_selects = fuse
+
+
+_UNMERGED = threading.Lock()
 
 
 def _view_sql(sql: str, parts: int) -> Callable[[list[str]], str]:
