@@ -110,6 +110,12 @@ def _point_rows_name(snapshot_id: str, part: int) -> str:
     return f"snap_pointrows_{snapshot_id}_{part}"
 
 
+def _create_from_select(wh: Warehouse, name: str, select: str, clustered: bool) -> None:
+    """Table ``name`` holding the rows of the SELECT ``select`` (in customer order when ``clustered``)."""
+    wh.execute(f"CREATE TABLE {name} AS " + (f"SELECT * FROM ({select}) ORDER BY customer_id" if clustered
+                                             else select))
+
+
 def _write_points(wh: Warehouse, snapshot_id: str, points: pa.Table | ibis.Table | PointsView,
                   clustered: bool) -> list[str]:
     """Store the points; returns the names of the tables holding a :class:`PointsView`'s parts."""
@@ -119,8 +125,7 @@ def _write_points(wh: Warehouse, snapshot_id: str, points: pa.Table | ibis.Table
     names = [_point_rows_name(snapshot_id, k) for k in range(len(points.parts))]
     for name, part in zip(names, points.parts, strict=True):
         if isinstance(part, str):
-            wh.execute(f"CREATE TABLE {name} AS "
-                       + (f"SELECT * FROM ({part}) ORDER BY customer_id" if clustered else part))
+            _create_from_select(wh, name, part, clustered)
         else:
             wh.con.create_table(name, part.order_by("customer_id") if clustered else part)
     if points.sql is not None:
@@ -170,8 +175,7 @@ def write_snapshot(wh: Warehouse, *, as_of: date,
             customers = customers(parts)
         name = _customers_name(snapshot_id)
         if isinstance(customers, str):
-            wh.execute(f"CREATE TABLE {name} AS "
-                       + (f"SELECT * FROM ({customers}) ORDER BY customer_id" if clustered else customers))
+            _create_from_select(wh, name, customers, clustered)
             count = int(wh.execute(f"SELECT count(*) FROM {name}").fetchone()[0])
         else:
             if clustered and isinstance(customers, ibis.Table):
